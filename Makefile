@@ -1,0 +1,44 @@
+# Two commands are the whole set-up on a fresh machine with Python 3.11 and pip:
+#   make reproduce   (the main job)        make test   (the test suite)
+# Both create .venv and install circuitlab with its dev and interop extras first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+DEVICE ?= cpu
+PROFILE ?= quick
+JOBS   ?= 2
+
+.PHONY: install test test-fast reproduce bench bench-quick lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,interop]'
+	@touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -n $(JOBS) -q $(ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -n $(JOBS) -q -m "not slow" $(ARGS)
+
+reproduce: install
+	$(BIN)/circuitlab reproduce --profile $(PROFILE) --device $(DEVICE) $(ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/run.py --device $(DEVICE) $(ARGS)
+
+bench-quick: install
+	$(BIN)/python benchmarks/run.py --quick --device $(DEVICE) $(ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

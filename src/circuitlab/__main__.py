@@ -1,0 +1,5 @@
+import sys
+
+from circuitlab.cli.main import main
+
+sys.exit(main())

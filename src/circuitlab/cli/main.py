@@ -1,0 +1,57 @@
+"""``circuitlab``: parse, call the library, print. Each subcommand lives in its own module.
+
+A subcommand module exposes ``register(subparsers)``, which adds its parser and sets
+``func(args) -> int`` as the default. Errors a user can cause print one line and exit 2;
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from circuitlab.errors import CircuitlabError
+
+SUBCOMMANDS = ["train", "sample", "reproduce", "report", "export"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="circuitlab",
+        description="Build the canonical neural networks from their equations and take them apart.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"circuitlab.cli.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"circuitlab.cli.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (CircuitlabError, ValueError, FileNotFoundError, PermissionError, OSError) as err:
+        if args.debug:
+            raise
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"circuitlab: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
