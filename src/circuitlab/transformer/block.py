@@ -1,0 +1,50 @@
+"""One decoder block on the residual stream (pre-norm, as in the Mathematical Framework)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from circuitlab.hooks import HookPoint
+from circuitlab.transformer.attention import Attention
+from circuitlab.transformer.config import TransformerConfig
+from circuitlab.transformer.mlp import MLP
+from circuitlab.transformer.norm import make_norm
+from circuitlab.typing import Float, Tensor
+
+
+class TransformerBlock(nn.Module):
+    """resid_mid = resid_pre + Attn(LN1(resid_pre));  resid_post = resid_mid + MLP(LN2(resid_mid)).
+
+    Every layer reads the residual stream through a linear map and adds its output back: the
+    residual stream is the model's communication channel. For shortformer positions the query
+    and key read LN1(resid_pre) + W_pos and the value reads LN1(resid_pre), so positions steer
+    attention but are never written to the stream (TransformerLens's convention). Attention-only
+    blocks have no ln2, mlp, hook_resid_mid or hook_mlp_out.
+    """
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.ln1 = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps)
+        self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.d_head, cfg.n_ctx)
+        self.hook_resid_pre = HookPoint()
+        self.hook_attn_out = HookPoint()
+        self.hook_resid_post = HookPoint()
+        if cfg.has_mlp:
+            self.ln2 = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps)
+            self.mlp = MLP(cfg.d_model, cfg.d_mlp_resolved, cfg.activation)
+            self.hook_resid_mid = HookPoint()
+            self.hook_mlp_out = HookPoint()
+
+    def forward(
+        self,
+        resid_pre: Float[Tensor, "batch pos d_model"],
+        shortformer_pos: Float[Tensor, "pos d_model"] | None = None,
+    ) -> Float[Tensor, "batch pos d_model"]:
+        resid_pre = self.hook_resid_pre(resid_pre)
+        x = self.ln1(resid_pre)
+        x_qk = x if shortformer_pos is None else x + shortformer_pos
+        resid = resid_pre + self.hook_attn_out(self.attn(x_qk, x_qk, x))
+        if hasattr(self, "mlp"):
+            resid = self.hook_resid_mid(resid)
+            resid = resid + self.hook_mlp_out(self.mlp(self.ln2(resid)))
+        return self.hook_resid_post(resid)

@@ -1,0 +1,133 @@
+"""The decoder-only transformer: embed, blocks on the residual stream, unembed."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from circuitlab.errors import ShapeError
+from circuitlab.hooks import HookedModule, HookPoint
+from circuitlab.transformer.block import TransformerBlock
+from circuitlab.transformer.config import TransformerConfig
+from circuitlab.transformer.embed import Embed, PosEmbed, Unembed, init_normal_
+from circuitlab.transformer.norm import make_norm
+from circuitlab.typing import Float, Int, Tensor
+
+
+class Transformer(HookedModule):
+    """logits = Unembed(LN_final(resid_L)),  resid_0 = W_E[t] (+ W_pos for sinusoidal/learned).
+
+    ``n_layers = 0`` gives logits = W_E[t] W_U + b_U (with LN_final in between when
+    normalization="layernorm"): the bigram model of the Mathematical Framework. Weights are
+    initialised from ``cfg.seed`` with a private generator (the global RNG is not touched).
+    Weight and hook names follow TransformerLens (see DESIGN.md).
+    """
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        if not isinstance(cfg, TransformerConfig):
+            raise TypeError(f"Transformer needs a TransformerConfig, got {type(cfg).__name__}")
+        self.cfg = cfg
+        self.embed = Embed(cfg.d_vocab, cfg.d_model)
+        self.hook_embed = HookPoint()
+        if cfg.positional != "none":
+            self.pos_embed = PosEmbed(cfg.n_ctx, cfg.d_model, learned=cfg.positional != "sinusoidal")
+            self.hook_pos_embed = HookPoint()
+        self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
+        self.ln_final = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps)
+        self.unembed = Unembed(cfg.d_model, cfg.d_vocab)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Every matrix ~ N(0, init_range^2); biases 0; LayerNorm w = 1, b = 0."""
+        gen = torch.Generator().manual_seed(self.cfg.seed)
+        for name, param in self.named_parameters():
+            if name.split(".")[-1].startswith("W_"):
+                init_normal_(param, self.cfg.init_range, gen)
+
+    def check_tokens(self, tokens: Tensor) -> Int[Tensor, "batch pos"]:
+        """Validate token ids and return them as int64 [batch, pos] (1-D: one sequence)."""
+        if not isinstance(tokens, Tensor):
+            raise ShapeError(f"tokens must be a torch.Tensor of int64 ids, got {type(tokens).__name__}")
+        if tokens.dtype.is_floating_point or tokens.dtype in (torch.bool, torch.complex64):
+            raise ShapeError(f"tokens must be integer ids (int64), got dtype {tokens.dtype}; use .long()")
+        if tokens.ndim == 1:
+            tokens = tokens[None]
+        if tokens.ndim != 2:
+            raise ShapeError(f"tokens must be [batch, pos] (or [pos]), got shape {tuple(tokens.shape)}")
+        n = tokens.shape[1]
+        if n > self.cfg.n_ctx:
+            raise ShapeError(f"sequence length {n} exceeds n_ctx={self.cfg.n_ctx}; truncate or crop it")
+        if n == 0:
+            raise ShapeError("tokens has 0 positions; give at least one token")
+        lo, hi = int(tokens.min()), int(tokens.max())
+        if lo < 0 or hi >= self.cfg.d_vocab:
+            bad = lo if lo < 0 else hi
+            raise ShapeError(f"token id {bad} out of range [0, {self.cfg.d_vocab - 1}] (d_vocab={self.cfg.d_vocab})")
+        return tokens.long()
+
+    def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_vocab"]:
+        tokens = self.check_tokens(tokens)
+        resid = self.hook_embed(self.embed(tokens))
+        shortformer_pos = None
+        if self.cfg.positional != "none":
+            pos = self.hook_pos_embed(self.pos_embed(tokens.shape[1]))
+            if self.cfg.positional == "shortformer":
+                shortformer_pos = pos
+            else:
+                resid = resid + pos
+        for block in self.blocks:
+            resid = block(resid, shortformer_pos)
+        return self.unembed(self.ln_final(resid))
+
+    # Weights as the papers name them, stacked over layers: [n_layers, n_heads, ...].
+    def _stack(self, name: str) -> Tensor:
+        if not self.blocks:
+            raise ShapeError(f"a {self.cfg.n_layers}-layer model has no {name}")
+        parts = [getattr(b.attn, name) if hasattr(b.attn, name) else getattr(b.mlp, name) for b in self.blocks]
+        return torch.stack(parts)
+
+    W_Q = property(lambda self: self._stack("W_Q"), doc="[n_layers, n_heads, d_model, d_head]")
+    W_K = property(lambda self: self._stack("W_K"), doc="[n_layers, n_heads, d_model, d_head]")
+    W_V = property(lambda self: self._stack("W_V"), doc="[n_layers, n_heads, d_model, d_head]")
+    W_O = property(lambda self: self._stack("W_O"), doc="[n_layers, n_heads, d_head, d_model]")
+    b_Q = property(lambda self: self._stack("b_Q"), doc="[n_layers, n_heads, d_head]")
+    b_K = property(lambda self: self._stack("b_K"), doc="[n_layers, n_heads, d_head]")
+    b_V = property(lambda self: self._stack("b_V"), doc="[n_layers, n_heads, d_head]")
+    b_O = property(lambda self: self._stack("b_O"), doc="[n_layers, d_model]")
+    W_in = property(lambda self: self._stack("W_in"), doc="[n_layers, d_model, d_mlp]")
+    W_out = property(lambda self: self._stack("W_out"), doc="[n_layers, d_mlp, d_model]")
+    b_in = property(lambda self: self._stack("b_in"), doc="[n_layers, d_mlp]")
+    b_out = property(lambda self: self._stack("b_out"), doc="[n_layers, d_model]")
+
+    @property
+    def W_E(self) -> Float[Tensor, "d_vocab d_model"]:
+        return self.embed.W_E
+
+    @property
+    def W_pos(self) -> Float[Tensor, "n_ctx d_model"]:
+        if self.cfg.positional == "none":
+            raise ShapeError('a model with positional="none" has no W_pos')
+        return self.pos_embed.W_pos
+
+    @property
+    def W_U(self) -> Float[Tensor, "d_model d_vocab"]:
+        return self.unembed.W_U
+
+    @property
+    def b_U(self) -> Float[Tensor, "d_vocab"]:
+        return self.unembed.b_U
+
+    @property
+    def QK(self):
+        """W_QK = W_Q W_K^T per head, kept factored: FactoredMatrix [n_layers, n_heads, d_model, d_model]."""
+        from circuitlab.circuits.factored_matrix import FactoredMatrix  # circuits builds on transformer
+
+        return FactoredMatrix(self.W_Q, self.W_K.transpose(-2, -1))
+
+    @property
+    def OV(self):
+        """W_OV = W_V W_O per head, kept factored: FactoredMatrix [n_layers, n_heads, d_model, d_model]."""
+        from circuitlab.circuits.factored_matrix import FactoredMatrix
+
+        return FactoredMatrix(self.W_V, self.W_O)

@@ -1,0 +1,46 @@
+"""LayerNorm as the seed writes it, and the identity for normalization="none"."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from circuitlab.hooks import HookPoint
+from circuitlab.typing import Float, Tensor
+
+
+class LayerNorm(nn.Module):
+    """x_hat_i = (x_i - mu) / sqrt(sigma^2 + eps);  LN(x) = w * x_hat + b.
+
+    mu and sigma^2 are the mean and (biased) variance over ``d_model`` (the seed's formula; Ba
+    et al. 2016). ``hook_scale`` sees sqrt(sigma^2 + eps) [batch, pos, 1]; ``hook_normalized``
+    sees LN(x). When neither is hooked the same equation runs as the fused
+    ``F.layer_norm`` kernel (tests check both paths agree to 1e-6).
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.w = nn.Parameter(torch.ones(d_model))
+        self.b = nn.Parameter(torch.zeros(d_model))
+        self.hook_scale = HookPoint()
+        self.hook_normalized = HookPoint()
+
+    def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        if not (self.hook_scale.active or self.hook_normalized.active):
+            return F.layer_norm(x, self.w.shape, self.w, self.b, self.eps)
+        centered = x - x.mean(-1, keepdim=True)
+        scale = self.hook_scale((centered.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+        return self.hook_normalized(centered / scale * self.w + self.b)
+
+
+class NoNorm(nn.Module):
+    """normalization="none": the identity, kept as a module so every model has ``ln1``."""
+
+    def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        return x
+
+
+def make_norm(kind: str, d_model: int, eps: float) -> nn.Module:
+    return LayerNorm(d_model, eps) if kind == "layernorm" else NoNorm()
