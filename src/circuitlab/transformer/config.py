@@ -42,13 +42,22 @@ class TransformerConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, low in (("n_layers", 0), ("d_model", 1), ("n_heads", 1), ("d_head", 1),
-                          ("d_vocab", 2), ("n_ctx", 1)):
+        for name, low in (
+            ("n_layers", 0),
+            ("d_model", 1),
+            ("n_heads", 1),
+            ("d_head", 1),
+            ("d_vocab", 2),
+            ("n_ctx", 1),
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"TransformerConfig.{name}={value!r}: must be an integer >= {low}")
-        for name, allowed in (("positional", POSITIONAL), ("normalization", NORMALIZATION),
-                              ("activation", ACTIVATION)):
+        for name, allowed in (
+            ("positional", POSITIONAL),
+            ("normalization", NORMALIZATION),
+            ("activation", ACTIVATION),
+        ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
                     f"TransformerConfig.{name}={getattr(self, name)!r}: choose one of {', '.join(allowed)}"

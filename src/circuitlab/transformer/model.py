@@ -63,7 +63,9 @@ class Transformer(HookedModule):
         lo, hi = int(tokens.min()), int(tokens.max())
         if lo < 0 or hi >= self.cfg.d_vocab:
             bad = lo if lo < 0 else hi
-            raise ShapeError(f"token id {bad} out of range [0, {self.cfg.d_vocab - 1}] (d_vocab={self.cfg.d_vocab})")
+            raise ShapeError(
+                f"token id {bad} out of range [0, {self.cfg.d_vocab - 1}] (d_vocab={self.cfg.d_vocab})"
+            )
         return tokens.long()
 
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_vocab"]:
@@ -84,7 +86,9 @@ class Transformer(HookedModule):
     def _stack(self, name: str) -> Tensor:
         if not self.blocks:
             raise ShapeError(f"a {self.cfg.n_layers}-layer model has no {name}")
-        parts = [getattr(b.attn, name) if hasattr(b.attn, name) else getattr(b.mlp, name) for b in self.blocks]
+        parts = [
+            getattr(b.attn, name) if hasattr(b.attn, name) else getattr(b.mlp, name) for b in self.blocks
+        ]
         return torch.stack(parts)
 
     W_Q = property(lambda self: self._stack("W_Q"), doc="[n_layers, n_heads, d_model, d_head]")
