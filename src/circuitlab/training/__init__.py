@@ -1,0 +1,30 @@
+"""Training: a loop that knows no model, crash-safe checkpoints, and torchrun support."""
+
+from circuitlab.training.checkpoint import (
+    Checkpoint,
+    kind_of,
+    load,
+    load_checkpoint,
+    read_meta,
+    read_tokenizer,
+    register_model,
+    restore_training_state,
+    save,
+    save_checkpoint,
+)
+from circuitlab.training.config import TrainConfig
+from circuitlab.training.distributed import DistContext
+from circuitlab.training.loop import (
+    TrainResult,
+    TrainState,
+    evaluate,
+    make_optimizer,
+    next_token_loss,
+    train,
+)
+
+__all__ = [
+    "Checkpoint", "DistContext", "TrainConfig", "TrainResult", "TrainState", "evaluate", "kind_of",
+    "load", "load_checkpoint", "make_optimizer", "next_token_loss", "read_meta", "read_tokenizer", "register_model",
+    "restore_training_state", "save", "save_checkpoint", "train",
+]
