@@ -1,0 +1,98 @@
+"""`circuitlab reproduce`: run every claim of the seed, print the verdicts, write the report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from circuitlab.errors import ConfigError
+from circuitlab.experiments.registry import claim_ids
+
+HELP = "run every claim of the seed, write results.json and report.html, print the verdicts"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("reproduce", help=HELP, description=HELP.capitalize() + ".")
+    p.add_argument(
+        "--profile",
+        choices=["quick", "full"],
+        default="quick",
+        help="quick: minutes on a laptop CPU (default); full: longer, bigger models",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run folder (default runs/<timestamp>/); an existing run is resumed",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="CLAIM",
+        default=None,
+        help=f"run only these claims: {', '.join(claim_ids())}",
+    )
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--fresh", action="store_true", help="rerun finished claims and retrain cached models")
+    p.set_defaults(func=run)  # fmt: skip
+
+
+def check_out_dir(out: Path) -> Path:
+    """Create ``out`` and prove it writable, or raise a one-line ConfigError."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: name a folder (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(
+            f"--out {out} is not a writable folder ({err.strerror or err}): pick another"
+        ) from None
+    return out
+
+
+def check_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA GPU is visible to torch; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ConfigError(f"--device {device!r} is not known: use cpu, cuda or cuda:N")
+    return device
+
+
+def verdict_table(claims: list[dict]) -> str:
+    """claim | measured headline | verdict, as aligned plain text."""
+    from circuitlab.report.format import duration, headline
+
+    rows = [("claim", "measured", "time", "verdict")]
+    rows += [(c["id"], headline(c), duration(c.get("seconds")), c["verdict"].upper()) for c in claims]
+    widths = [min(max(len(r[i]) for r in rows), 60) for i in range(4)]
+    lines = ["  ".join(cell[:60].ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    n_pass = sum(c["verdict"] == "pass" for c in claims)
+    lines.append(f"{n_pass}/{len(claims)} claims pass")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from circuitlab.experiments.runner import default_out_dir, reproduce
+    from circuitlab.report import render_report
+
+    out = check_out_dir(args.out if args.out is not None else default_out_dir())
+    device = check_device(args.device)
+    try:
+        summary = reproduce(out, profile=args.profile, only=args.only, device=device, fresh=args.fresh)
+    finally:
+        if (out / "results.json").is_file():
+            report = render_report(out)
+    print()
+    print(verdict_table(list(summary.claims)))
+    print(f"results: {summary.results_path}")
+    print(f"report:  {report}")
+    return summary.exit_code

@@ -1,0 +1,128 @@
+"""`circuitlab reproduce` and `circuitlab report` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from circuitlab.cli.main import main
+from circuitlab.experiments import registry
+from circuitlab.experiments.base import ClaimResult, RunContext
+from circuitlab.experiments.registry import Claim, NotAvailable, resolve
+from circuitlab.experiments.runner import validate_results
+
+
+def fake_perceptron(ctx: RunContext) -> ClaimResult:
+    ctx.report(1.0, "done")
+    return ClaimResult("perceptron", "", {"prediction_1": 0.8176}, "within 1e-4 of the seed", "pass")
+
+
+def fake_failure(ctx: RunContext) -> ClaimResult:
+    raise ValueError("training diverged")
+
+
+def fake_registry(monkeypatch: pytest.MonkeyPatch, *claims: Claim) -> None:
+    monkeypatch.setattr(registry, "CLAIMS", tuple(claims))
+
+
+def perceptron_available() -> bool:
+    try:
+        resolve(next(c for c in registry.CLAIMS if c.id == "perceptron"))
+    except (NotAvailable, ImportError):  # not written yet, or still being written
+        return False
+    return True
+
+
+def one_line_error(capsys: pytest.CaptureFixture, code: int) -> str:
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("circuitlab: error:") and "\n" not in err, err
+    return err
+
+
+def test_help_names_every_option(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert all(flag in out for flag in ("--profile", "--out", "--only", "--device", "--fresh"))
+
+
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    target = tmp_path / "results.txt"
+    target.write_text("x")
+    assert "is a file" in one_line_error(capsys, main(["reproduce", "--out", str(target)]))
+
+
+def test_out_that_cannot_be_created_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "file").write_text("x")
+    code = main(["reproduce", "--out", str(tmp_path / "file" / "run")])
+    assert "is not a writable folder" in one_line_error(capsys, code)
+
+
+def test_an_unknown_claim_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["reproduce", "--out", str(tmp_path), "--only", "perceptrons"])
+    assert "unknown claim perceptrons: choose from" in one_line_error(capsys, code)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error shown without a GPU")
+def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["reproduce", "--out", str(tmp_path), "--device", "cuda"])
+    assert "no CUDA GPU" in one_line_error(capsys, code)
+
+
+def test_only_perceptron_writes_results_report_and_the_verdict_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    if not perceptron_available():
+        fake_registry(monkeypatch, Claim("perceptron", "Perceptron", "Perceptron", "0.8176", fake_perceptron))
+    code = main(["reproduce", "--out", str(tmp_path), "--only", "perceptron"])
+    out = capsys.readouterr().out
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert code == 0, out
+    assert validate_results(doc) == [] and [c["id"] for c in doc["claims"]] == ["perceptron"]
+    assert (tmp_path / "report.html").stat().st_size > 1000
+    assert "perceptron" in out and "PASS" in out and "1/1 claims pass" in out
+    assert out.rstrip().endswith(f"report:  {tmp_path / 'report.html'}")
+
+
+def test_a_failing_claim_makes_the_exit_status_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    fake_registry(
+        monkeypatch,
+        Claim("perceptron", "Perceptron", "Perceptron", "0.8176", fake_perceptron),
+        Claim("mlp", "MLP", "Multilayer Perceptron", "a network", fake_failure),
+    )
+    code = main(["reproduce", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL" in out and "1/2 claims pass" in out
+    assert "ValueError: training diverged" in (tmp_path / "report.html").read_text()
+
+
+def test_report_rerenders_the_page_without_rerunning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    fake_registry(monkeypatch, Claim("perceptron", "Perceptron", "Perceptron", "0.8176", fake_perceptron))
+    main(["reproduce", "--out", str(tmp_path)])
+    (tmp_path / "report.html").unlink()
+    fake_registry(monkeypatch, Claim("perceptron", "Perceptron", "Perceptron", "0.8176", fake_failure))
+    assert main(["report", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip().endswith("report.html")
+    assert "training diverged" not in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "content", [None, "{oops", '{"claims": [{"id": 1}]}'], ids=["missing", "corrupt", "schema"]
+)
+def test_report_of_a_bad_run_folder_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture, content: str | None
+) -> None:
+    if content is not None:
+        (tmp_path / "results.json").write_text(content)
+    one_line_error(capsys, main(["report", str(tmp_path)]))
