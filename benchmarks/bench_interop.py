@@ -1,0 +1,170 @@
+"""circuitlab vs TransformerLens 3.9 (and the bare SDPA model) at the headline shape.
+
+Headline shape (DESIGN.md): 2 layers, attention only, shortformer positions, LayerNorm,
+d_model 256, 8 heads of 32, vocab 4096, n_ctx 256, batch 16 (2 CPU threads set by run.py).
+The three models hold the same weights shapes; TransformerLens's model is
+``to_transformer_lens(ours)``, the bare one is ``reference_models.BareTransformer``.
+
+Rows (all ratios from one run, contenders interleaved in each repetition, medians):
+    tl_forward_vs_bare            TL forward time / bare forward time            (for reference)
+    tl_train_step_vs_bare         TL train step time / bare train step time      (for reference)
+    run_with_cache_speedup_vs_tl  TL run_with_cache (every hook) / ours          goal >= 1.5
+    train_tokens_per_s_vs_tl      our training tokens/s / TL's                   goal >= 2
+A train step is forward, next-token cross-entropy, backward and an AdamW step.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from reference_models import BareTransformer
+
+from circuitlab.transformer import Transformer, TransformerConfig
+
+HEADLINE = dict(
+    n_layers=2,
+    d_model=256,
+    n_heads=8,
+    d_head=32,
+    d_vocab=4096,
+    n_ctx=256,
+    attn_only=True,
+    positional="shortformer",
+    normalization="layernorm",
+)
+QUICK = dict(HEADLINE, d_model=32, n_heads=4, d_head=8, d_vocab=128, n_ctx=32)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], reps: int, device: str, warmup: int = 1
+) -> dict[str, float]:
+    """Median seconds per call of each function, timing them in turn within every repetition."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def train_step(model: torch.nn.Module, tokens: torch.Tensor) -> Callable[[], None]:
+    """One step of next-token training: forward, cross-entropy, backward, AdamW."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        logits = model(tokens)
+        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def build(device: str, quick: bool):
+    from circuitlab.interop import to_transformer_lens
+
+    cfg = TransformerConfig(**(QUICK if quick else HEADLINE))
+    ours = Transformer(cfg).to(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TL 3.9 announces HookedTransformer's end
+        theirs = to_transformer_lens(ours)
+    bare = BareTransformer.from_config(cfg).to(device)
+    batch = 2 if quick else 16
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, cfg.d_vocab, (batch, cfg.n_ctx), generator=gen).to(device)
+    return cfg, ours, theirs, bare, tokens
+
+
+def _row(name: str, ratio: float, goal: float | None, what: str, **times: float) -> dict:
+    return {
+        "name": name,
+        "ratio": round(ratio, 3),
+        "goal": None if goal is None else f">= {goal:g}",
+        "met": None if goal is None else bool(ratio >= goal),
+        "ratio_is": what,
+        **{f"{k}_s": round(v, 6) for k, v in times.items()},
+    }
+
+
+def run(device: str, quick: bool) -> list[dict]:
+    cfg, ours, theirs, bare, tokens = build(device, quick)
+    reps = 3 if quick else 7
+
+    with torch.no_grad():
+        fwd = interleaved_medians({"tl": lambda: theirs(tokens), "bare": lambda: bare(tokens)}, reps, device)
+        cache = interleaved_medians(
+            {"ours": lambda: ours.run_with_cache(tokens), "tl": lambda: theirs.run_with_cache(tokens)},
+            reps,
+            device,
+        )
+    step = interleaved_medians(
+        {
+            "ours": train_step(ours, tokens),
+            "tl": train_step(theirs, tokens),
+            "bare": train_step(bare, tokens),
+        },
+        reps,
+        device,
+    )
+    n_tokens = tokens.numel()
+    shape = (
+        f"{cfg.n_layers}L d_model {cfg.d_model} {cfg.n_heads}x{cfg.d_head} vocab {cfg.d_vocab} "
+        f"batch {tokens.shape[0]}x{tokens.shape[1]}"
+    )
+    rows = [
+        _row(
+            "tl_forward_vs_bare",
+            fwd["tl"] / fwd["bare"],
+            None,
+            "TL time / bare time",
+            tl=fwd["tl"],
+            bare=fwd["bare"],
+        ),
+        _row(
+            "tl_train_step_vs_bare",
+            step["tl"] / step["bare"],
+            None,
+            "TL time / bare time",
+            tl=step["tl"],
+            bare=step["bare"],
+        ),
+        _row(
+            "run_with_cache_speedup_vs_tl",
+            cache["tl"] / cache["ours"],
+            1.5,
+            "TL time / our time",
+            ours=cache["ours"],
+            tl=cache["tl"],
+        ),
+        _row(
+            "train_tokens_per_s_vs_tl",
+            step["tl"] / step["ours"],
+            2.0,
+            "our tokens/s / TL tokens/s",
+            ours=step["ours"],
+            tl=step["tl"],
+        ),
+    ]
+    rows[-1].update(
+        ours_tokens_per_s=round(n_tokens / step["ours"]), tl_tokens_per_s=round(n_tokens / step["tl"])
+    )
+    for row in rows:
+        row.update(shape=shape, reps=reps)
+    return rows
