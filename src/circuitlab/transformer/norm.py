@@ -15,8 +15,8 @@ class LayerNorm(nn.Module):
 
     mu and sigma^2 are the mean and (biased) variance over ``d_model`` (the seed's formula; Ba
     et al. 2016). ``hook_scale`` sees sqrt(sigma^2 + eps) [batch, pos, 1]; ``hook_normalized``
-    sees LN(x). When neither is hooked the same equation runs as the fused
-    ``F.layer_norm`` kernel (tests check both paths agree to 1e-6).
+    sees x_hat (before w and b, as in TransformerLens). When neither is hooked the same
+    equation runs as the fused ``F.layer_norm`` kernel (tests check both paths agree).
     """
 
     def __init__(self, d_model: int, eps: float = 1e-5) -> None:
@@ -29,10 +29,21 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         if not (self.hook_scale.active or self.hook_normalized.active):
-            return F.layer_norm(x, self.w.shape, self.w, self.b, self.eps)
-        centered = x - x.mean(-1, keepdim=True)
-        scale = self.hook_scale((centered.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
-        return self.hook_normalized(centered / scale * self.w + self.b)
+            return F.layer_norm(x, self.w.shape, self.w, self.b, self.eps)  # the same equation, fused
+        return torch.addcmul(self.b, self.hook_normalized(self.normalize(x)), self.w)
+
+    def normalize(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        """x_hat = (x - mu) / sqrt(sigma^2 + eps), the seed's formula step by step, with the scale
+        passed through ``hook_scale`` (so a hook can freeze or edit it, as direct logit
+        attribution does). ``hook_normalized`` sees x_hat before the gain w and bias b, as in
+        TransformerLens."""
+        var, mu = torch.var_mean(x, dim=-1, correction=0, keepdim=True)
+        scale = self.hook_scale((var + self.eps).sqrt())
+        return (x - mu) / scale
+
+    def explicit(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        """w * x_hat + b computed from the formula (never the fused kernel)."""
+        return torch.addcmul(self.b, self.normalize(x), self.w)
 
 
 class NoNorm(nn.Module):
