@@ -97,6 +97,8 @@ def train_lm(
         resume=resume,
         tokenizer=data.tokenizer,
     )
+    if result.interrupted:  # Ctrl-C: the checkpoint is saved; a half-trained model is no result
+        raise KeyboardInterrupt(f"training of {name} stopped at step {result.step}; rerun to resume")
     return TrainedLM(model.eval(), result, False, train_cfg.steps * tokens_per_step)
 
 
