@@ -10,14 +10,26 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from circuitlab.errors import CircuitlabError
 
 SUBCOMMANDS = ["train", "sample", "reproduce", "report", "export"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line like every other error (``--help`` shows the usage).
+
+    Subcommand parsers inherit the class, so ``circuitlab train transformer --positional rotary``
+    prints ``circuitlab: error: argument --positional: invalid choice: 'rotary' (choose from ...)``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"circuitlab: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="circuitlab",
         description="Build the canonical neural networks from their equations and take them apart.",
     )
