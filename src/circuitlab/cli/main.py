@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"circuitlab: error: {message}", file=sys.stderr)
         return 2
+    except Exception as err:  # a bug, not bad input: still one line, the traceback behind --debug
+        if args.debug:
+            raise
+        print(f"circuitlab: internal error: {type(err).__name__}: {err}; rerun with --debug for the "
+              "traceback and report it", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

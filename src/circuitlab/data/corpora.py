@@ -150,11 +150,11 @@ def load_corpus(source: str | Path = STDLIB, max_bytes: int | None = None) -> Co
                 break
             budget -= size
         documents.append(Document(_name(path, root), text))
-    if skipped:
-        log.warning("corpus %s: skipped %d file(s) that are not UTF-8 text", spec, skipped)
-    if not documents:
+    if not documents:  # the error counts the skipped files: no separate warning
         why = f"all {skipped} file(s) are binary or not UTF-8" if skipped else "it holds no text"
         raise DataError(f"corpus {spec!r} is empty: {why}; name UTF-8 text files or use --corpus {STDLIB}")
+    if skipped:
+        log.warning("corpus %s: skipped %d file(s) that are not UTF-8 text", spec, skipped)
     return Corpus(source=spec, documents=tuple(documents), skipped=skipped)
 
 

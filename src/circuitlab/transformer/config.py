@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from circuitlab.errors import ConfigError
 Positional = Literal["sinusoidal", "learned", "shortformer", "none"]
 Normalization = Literal["layernorm", "none"]
 Activation = Literal["gelu", "relu"]
+PosInit = Literal["normal", "sinusoidal"]
 POSITIONAL = ("sinusoidal", "learned", "shortformer", "none")
 NORMALIZATION = ("layernorm", "none")
 ACTIVATION = ("gelu", "relu")
@@ -23,7 +25,10 @@ class TransformerConfig:
     ``n_layers = 0`` is valid: embed then unembed, the framework's bigram model.
     ``positional="shortformer"`` adds positions only to the query and key inputs, never to
     the residual stream. ``d_mlp`` defaults to ``4 * d_model`` when the model has MLPs and must
-    stay ``None`` for an attention-only model.
+    stay ``None`` for an attention-only model. A learned W_pos starts as N(0, pos_init_range^2)
+    (``pos_init="normal"``; ``pos_init_range=None`` means ``init_range``) or as pos_init_range
+    times the sinusoidal table (``pos_init="sinusoidal"``): shortformer models form
+    previous-token heads much sooner when W_pos starts at the LayerNorm output scale (about 1).
     """
 
     n_layers: int = 2
@@ -39,6 +44,8 @@ class TransformerConfig:
     activation: Activation = "gelu"
     ln_eps: float = 1e-5
     init_range: float = 0.02
+    pos_init_range: float | None = None
+    pos_init: PosInit = "normal"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -67,12 +74,21 @@ class TransformerConfig:
                 f"TransformerConfig.d_mlp={self.d_mlp}: an attention-only model has no MLP; "
                 "drop d_mlp or set attn_only=False"
             )
-        if self.d_mlp is not None and (not isinstance(self.d_mlp, int) or self.d_mlp < 1):
+        if self.d_mlp is not None and not _is_int(self.d_mlp, 1):
             raise ConfigError(f"TransformerConfig.d_mlp={self.d_mlp!r}: must be an integer >= 1")
-        if not self.ln_eps > 0:
-            raise ConfigError(f"TransformerConfig.ln_eps={self.ln_eps!r}: must be > 0")
-        if not self.init_range > 0:
-            raise ConfigError(f"TransformerConfig.init_range={self.init_range!r}: must be > 0")
+        if not _is_int(self.seed, 0):
+            raise ConfigError(f"TransformerConfig.seed={self.seed!r}: must be an integer >= 0")
+        if not isinstance(self.attn_only, bool):
+            raise ConfigError(f"TransformerConfig.attn_only={self.attn_only!r}: must be true or false")
+        for name in ("ln_eps", "init_range"):
+            if not _is_positive(getattr(self, name)):
+                raise ConfigError(f"TransformerConfig.{name}={getattr(self, name)!r}: must be a number > 0")
+        if self.pos_init not in ("normal", "sinusoidal"):
+            raise ConfigError(f"TransformerConfig.pos_init={self.pos_init!r}: choose normal or sinusoidal")
+        if self.pos_init_range is not None and not _is_positive(self.pos_init_range):
+            raise ConfigError(
+                f"TransformerConfig.pos_init_range={self.pos_init_range!r}: must be > 0 (or None for init_range)"
+            )
 
     @property
     def d_mlp_resolved(self) -> int | None:
@@ -99,3 +115,11 @@ class TransformerConfig:
 
     def replace(self, **changes: Any) -> TransformerConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _is_int(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _is_positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0

@@ -1,0 +1,102 @@
+"""Ratio benchmarks for the classic nets (ratio = our time / reference time; lower is better).
+
+Rows (contenders interleaved in each repetition, medians):
+  lstm_fwd_bwd   ``cl.nets.LSTM`` vs ``torch.nn.LSTM``, forward + backward, batch 32, seq 100,
+                 d_in 64, d_hidden 128                                           goal <= 1.5
+  rnn_fwd_bwd    ``cl.nets.RNN`` vs ``torch.nn.RNN``, same shapes                goal <= 1.5
+  mlp_run_with_cache  ``MLP([64, 256, 256, 10]).run_with_cache(x)`` vs its plain forward,
+                 batch 512                                                       goal <= 1.5
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from circuitlab.nets import LSTM, MLP, RNN
+
+BATCH, SEQ, D_IN, D_HIDDEN = 32, 100, 64, 128
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _interleaved(fns: list[Callable[[], object]], reps: int, device: str) -> list[float]:
+    """Median seconds of each function, alternating them within every repetition."""
+    for fn in fns:  # warm-up
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(reps):
+        for k, fn in enumerate(fns):
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times[k].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def _row(name: str, ours: float, ref: float, goal: float) -> dict:
+    ratio = ours / ref
+    return {
+        "name": name,
+        "ours_s": ours,
+        "ref_s": ref,
+        "ratio": ratio,
+        "goal": f"<= {goal}",
+        "met": ratio <= goal,
+    }
+
+
+def _recurrent(name: str, ref_cls, our_cls, device: str, reps: int) -> dict:
+    torch.manual_seed(0)
+    ref = ref_cls(D_IN, D_HIDDEN, batch_first=True).to(device)
+    ours = our_cls.from_torch(ref)
+    x = torch.randn(BATCH, SEQ, D_IN, device=device, requires_grad=True)
+
+    def step(model) -> Callable[[], None]:
+        def go() -> None:
+            out, _ = model(x)
+            out.sum().backward()
+
+        return go
+
+    ours_s, ref_s = _interleaved([step(ours), step(ref)], reps, device)
+    return _row(name, ours_s, ref_s, 1.5)
+
+
+def _mlp_cache(device: str, reps: int) -> dict:
+    torch.manual_seed(0)
+    model = MLP([64, 256, 256, 10], activation="relu", activate_output=False).to(device)
+    x = torch.randn(512, 64, device=device)
+
+    @torch.no_grad()
+    def cached() -> None:
+        model.run_with_cache(x)
+
+    @torch.no_grad()
+    def plain() -> None:
+        model(x)
+
+    ours_s, ref_s = _interleaved([cached, plain], reps * 5, device)
+    return _row("mlp_run_with_cache", ours_s, ref_s, 1.5)
+
+
+def run(device: str = "cpu", quick: bool = False) -> list[dict]:
+    """The rows above; ``quick`` takes few repetitions (a smoke run, noisier)."""
+    reps = 3 if quick else 15
+    return [
+        _recurrent("lstm_fwd_bwd", torch.nn.LSTM, LSTM, device, reps),
+        _recurrent("rnn_fwd_bwd", torch.nn.RNN, RNN, device, reps),
+        _mlp_cache(device, reps),
+    ]
+
+
+if __name__ == "__main__":
+    for row in run(quick=False):
+        print(row)

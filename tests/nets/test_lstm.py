@@ -1,0 +1,104 @@
+"""Our LSTM equals torch.nn.LSTM (outputs and gradients) and shows its gates through hooks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import circuitlab as cl
+from circuitlab.errors import ConfigError, ShapeError
+from circuitlab.nets import LSTM
+from circuitlab.nets.bptt import LSTMRecurrence
+
+SHAPES = [
+    dict(batch=3, pos=6, d_in=5, d_hidden=7, num_layers=1, batch_first=True),
+    dict(batch=2, pos=9, d_in=4, d_hidden=3, num_layers=2, batch_first=False),
+    dict(batch=1, pos=1, d_in=2, d_hidden=8, num_layers=3, batch_first=True),
+    dict(batch=5, pos=4, d_in=6, d_hidden=5, num_layers=2, batch_first=True),
+]
+IDS = ["one-layer", "two-layers-time-major", "one-step-three-layers", "two-layers"]
+
+
+def _pair(s: dict, bias: bool = True) -> tuple[torch.nn.LSTM, LSTM, torch.Tensor]:
+    ref = torch.nn.LSTM(s["d_in"], s["d_hidden"], s["num_layers"], bias=bias, batch_first=s["batch_first"])
+    shape = (s["batch"], s["pos"], s["d_in"]) if s["batch_first"] else (s["pos"], s["batch"], s["d_in"])
+    return ref, LSTM.from_torch(ref), torch.randn(shape)
+
+
+def _loss_and_grads(model, x, state):
+    x = x.clone().requires_grad_()
+    h0, c0 = (s.clone().requires_grad_() for s in state)
+    out, (h_n, c_n) = model(x, (h0, c0))
+    (out.pow(2).sum() + h_n.sin().sum() + c_n.pow(2).sum()).backward()
+    return [out, h_n, c_n, x.grad, h0.grad, c0.grad, *[p.grad for p in model.parameters()]]
+
+
+@pytest.mark.parametrize("s", SHAPES, ids=IDS)
+@pytest.mark.parametrize("hooked", [False, True], ids=["fused", "hooked-loop"])
+def test_lstm_matches_torch_lstm_outputs_and_gradients(s: dict, hooked: bool) -> None:
+    ref, ours, x = _pair(s)
+    state = [torch.randn(s["num_layers"], s["batch"], s["d_hidden"]) for _ in range(2)]
+    expected = _loss_and_grads(ref, x, state)
+    with ours.hooks([(lambda n: n.endswith("hook_f"), lambda a, h: None)] if hooked else []):
+        got = _loss_and_grads(ours, x, state)
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got, strict=True):
+        torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
+
+
+def test_lstm_without_bias_matches_torch() -> None:
+    ref, ours, x = _pair(SHAPES[0], bias=False)
+    torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_fused_recurrence_passes_gradcheck() -> None:
+    g = torch.Generator().manual_seed(0)
+    args = [
+        torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True)
+        for s in [(4, 2, 12), (2, 3), (2, 3), (12, 3)]
+    ]
+    assert torch.autograd.gradcheck(LSTMRecurrence.apply, args)
+
+
+def test_run_with_cache_shows_every_gate_and_the_cell_state() -> None:
+    model = cl.nets.LSTM(3, 4, num_layers=2)
+    out, (h_n, c_n) = model(torch.randn(2, 5, 3))
+    _, cache = model.run_with_cache(torch.randn(2, 5, 3))
+    names = [f"layers.{k}.hook_{g}" for k in range(2) for g in "ifgoch"]
+    assert sorted(cache) == sorted(names)
+    assert all(cache[n].shape == (2, 5, 4) for n in names)
+    i, f, g, o, c, h = (cache[f"layers.0.hook_{n}"] for n in "ifgoch")
+    c_prev = torch.cat([torch.zeros_like(c[:, :1]), c[:, :-1]], dim=1)
+    torch.testing.assert_close(c, f * c_prev + i * g)
+    torch.testing.assert_close(h, o * torch.tanh(c))
+    assert ((f > 0) & (f < 1)).all() and ((g > -1) & (g < 1)).all()
+
+
+def test_caching_only_h_and_c_keeps_the_fused_path_and_same_values() -> None:
+    model = LSTM(3, 4)
+    x = torch.randn(2, 5, 3)
+    _, full = model.run_with_cache(x)
+    _, hc = model.run_with_cache(x, names_filter=["layers.0.hook_c", "layers.0.hook_h"])
+    torch.testing.assert_close(hc["layers.0.hook_c"], full["layers.0.hook_c"])
+    torch.testing.assert_close(hc["layers.0.hook_h"], full["layers.0.hook_h"])
+
+
+@pytest.mark.parametrize(
+    "x,state,match",
+    [
+        (torch.randn(32, 3), None, r"expected shape \[batch, pos, 3\], got \(32, 3\)"),
+        (torch.ones(2, 5, 3, dtype=torch.int64), None, "expected dtype torch.float32.*got torch.int64"),
+        (torch.randn(2, 5, 3), (torch.zeros(1, 2, 4), torch.zeros(1, 2, 6)), r"c0.*\[1, 2, 4\].*\(1, 2, 6\)"),
+        (torch.randn(2, 5, 3), (torch.zeros(2, 4), torch.zeros(2, 4)), r"h0.*\[1, 2, 4\].*\(2, 4\)"),
+        (torch.randn(2, 5, 3), torch.zeros(1, 2, 4), "pair"),
+    ],
+    ids=["no-time-axis", "integer", "wrong-cell-size", "state-without-layer-axis", "state-not-a-pair"],
+)
+def test_bad_input_raises_shape_error_naming_shapes(x, state, match) -> None:
+    with pytest.raises(ShapeError, match=match):
+        LSTM(3, 4)(x, state)
+
+
+def test_from_torch_refuses_projections() -> None:
+    with pytest.raises(ConfigError, match="proj_size"):
+        LSTM.from_torch(torch.nn.LSTM(3, 4, proj_size=2))
