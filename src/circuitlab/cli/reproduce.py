@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
-from circuitlab.errors import ConfigError
+from circuitlab.cli.common import check_device, check_out_dir
 from circuitlab.experiments.registry import claim_ids
 
 HELP = "run every claim of the seed, write results.json and report.html, print the verdicts"
@@ -38,32 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--fresh", action="store_true", help="rerun finished claims and retrain cached models")
     p.set_defaults(func=run)  # fmt: skip
-
-
-def check_out_dir(out: Path) -> Path:
-    """Create ``out`` and prove it writable, or raise a one-line ConfigError."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file: name a folder (it is created if missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise ConfigError(
-            f"--out {out} is not a writable folder ({err.strerror or err}): pick another"
-        ) from None
-    return out
-
-
-def check_device(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA GPU is visible to torch; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ConfigError(f"--device {device!r} is not known: use cpu, cuda or cuda:N")
-    return device
 
 
 def verdict_table(claims: list[dict]) -> str:

@@ -10,6 +10,7 @@ import importlib
 import json
 from pathlib import Path
 
+from circuitlab.cli.common import check_out_dir
 from circuitlab.errors import ConfigError
 
 TARGETS = {
@@ -74,7 +75,7 @@ def _context(args: argparse.Namespace, bar):
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {args.device}: no CUDA GPU is visible; use --device cpu")
-    args.out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(args.out)
 
     def progress(fraction: float, message: str) -> None:
         if bar is not None:
