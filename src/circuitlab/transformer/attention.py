@@ -10,7 +10,9 @@ For head h (Elhage et al. 2021, "A Mathematical Framework for Transformer Circui
 
 Fast path: when nothing hooks the scores, the pattern or the per-head result, the pattern is
 never materialised and ``F.scaled_dot_product_attention`` computes z; the explicit path runs
-the softmax above. Both give the same output.
+the softmax above. Both give the same output. When the query, key and value read the same
+stream (every block of a circuitlab model), q, k and v come from one matmul with
+[W_Q | W_K | W_V]; shortformer positions p enter it as a bias, (x + p) W = x W + p W.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import math
 
 import torch
 import torch.nn.functional as F
-from einops import einsum
+from einops import rearrange
 from torch import nn
 
 from circuitlab.hooks import HookPoint
+from circuitlab.transformer.ops import affine
 from circuitlab.typing import Float, Tensor
+
+HeadVecs = Float[Tensor, "batch pos n_heads d_head"]
 
 
 class Attention(nn.Module):
@@ -40,7 +45,9 @@ class Attention(nn.Module):
         self.b_K = nn.Parameter(torch.zeros(n_heads, d_head))
         self.b_V = nn.Parameter(torch.zeros(n_heads, d_head))
         self.b_O = nn.Parameter(torch.zeros(d_model))
-        self.register_buffer("mask", torch.ones(n_ctx, n_ctx, dtype=torch.bool).tril(), persistent=False)
+        # 0 where key <= query, -inf above the diagonal: added to the scores inside the matmul.
+        causal = torch.full((n_ctx, n_ctx), float("-inf")).triu(1)
+        self.register_buffer("mask", causal, persistent=False)
         for name in ("q", "k", "v", "z", "attn_scores", "pattern", "result"):
             setattr(self, f"hook_{name}", HookPoint())
 
@@ -48,21 +55,17 @@ class Attention(nn.Module):
     def needs_pattern(self) -> bool:
         return self.hook_attn_scores.active or self.hook_pattern.active
 
-    def project(self, x: Float[Tensor, "batch pos d_model"], W: Tensor, b: Tensor) -> Tensor:
-        """x W + b for every head at once: [batch, pos, d_model] -> [batch, pos, n_heads, d_head]."""
-        flat = W.permute(1, 0, 2).reshape(W.shape[1], -1)
-        out = torch.addmm(b.reshape(-1), x.reshape(-1, x.shape[-1]), flat)
-        return out.view(*x.shape[:-1], self.n_heads, self.d_head)
-
     def forward(
         self,
         x_q: Float[Tensor, "batch pos d_model"],
-        x_k: Float[Tensor, "batch pos d_model"],
-        x_v: Float[Tensor, "batch pos d_model"],
+        x_k: Float[Tensor, "batch pos d_model"] | None = None,
+        x_v: Float[Tensor, "batch pos d_model"] | None = None,
+        qk_pos: Float[Tensor, "pos d_model"] | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
-        q = self.hook_q(self.project(x_q, self.W_Q, self.b_Q))
-        k = self.hook_k(self.project(x_k, self.W_K, self.b_K))
-        v = self.hook_v(self.project(x_v, self.W_V, self.b_V))
+        """attn_out for query/key/value inputs (default: all ``x_q``); ``qk_pos`` is added to the
+        query and key inputs only (shortformer)."""
+        q, k, v = self.qkv(x_q, x_q if x_k is None else x_k, x_q if x_v is None else x_v, qk_pos)
+        q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
         if self.needs_pattern:
             z = self.explicit_z(q, k, v)
         else:
@@ -71,14 +74,55 @@ class Attention(nn.Module):
             ).transpose(1, 2)
         z = self.hook_z(z)
         if self.hook_result.active:
-            result = self.hook_result(einsum(z, self.W_O, "b p h e, h e d -> b p h d"))
-            return result.sum(-2) + self.b_O
-        flat_O = self.W_O.reshape(-1, self.W_O.shape[-1])
-        return torch.addmm(self.b_O, z.reshape(-1, flat_O.shape[0]), flat_O).view(*z.shape[:2], -1)
+            return self.hook_result(self.head_results(z)).sum(-2) + self.b_O
+        return affine(z.reshape(*z.shape[:2], -1), self.W_O.reshape(-1, self.W_O.shape[-1]), self.b_O)
 
-    def explicit_z(self, q: Tensor, k: Tensor, v: Tensor) -> Float[Tensor, "batch pos n_heads d_head"]:
-        n = q.shape[1]
-        scores = einsum(q, k, "b q h e, b k h e -> b h q k") / math.sqrt(self.d_head)
-        scores = self.hook_attn_scores(scores.masked_fill(~self.mask[:n, :n], float("-inf")))
-        pattern = self.hook_pattern(torch.softmax(scores, dim=-1))
-        return einsum(pattern, v, "b h q k, b k h e -> b q h e")
+    def qkv(self, x_q: Tensor, x_k: Tensor, x_v: Tensor, qk_pos: Tensor | None) -> tuple[HeadVecs, ...]:
+        """q, k, v [batch, pos, n_heads, d_head]; one fused matmul when the inputs are one tensor."""
+        if not (x_q is x_k and x_k is x_v):
+            if qk_pos is not None:
+                x_q, x_k = x_q + qk_pos, x_k + qk_pos
+            return tuple(
+                self.project(x, W, b)
+                for x, W, b in (
+                    (x_q, self.W_Q, self.b_Q),
+                    (x_k, self.W_K, self.b_K),
+                    (x_v, self.W_V, self.b_V),
+                )
+            )
+        # [W_Q | W_K | W_V] as one [d_model, 3 * n_heads * d_head] matrix, built by a single copy
+        W = torch.cat([rearrange(W, "h d e -> d h e") for W in (self.W_Q, self.W_K, self.W_V)], dim=1)
+        W = W.flatten(1)
+        b = torch.cat([self.b_Q, self.b_K, self.b_V]).flatten()
+        qkv = affine(x_q, W, b)
+        if qk_pos is not None:  # (x + p) W_Q = x W_Q + p W_Q: positions reach q and k only
+            width = 2 * self.n_heads * self.d_head
+            qkv[..., :width] += qk_pos[: x_q.shape[1]] @ W[:, :width]
+        q, k, v = qkv.view(*x_q.shape[:2], 3, self.n_heads, self.d_head).unbind(2)
+        return q, k, v
+
+    def project(self, x: Float[Tensor, "batch pos d_model"], W: Tensor, b: Tensor) -> HeadVecs:
+        """x W + b for every head at once: [batch, pos, d_model] -> [batch, pos, n_heads, d_head]."""
+        out = affine(x, rearrange(W, "h d e -> d (h e)"), b.reshape(-1))
+        return out.view(*x.shape[:-1], self.n_heads, self.d_head)
+
+    def explicit_z(self, q: HeadVecs, k: HeadVecs, v: HeadVecs) -> HeadVecs:
+        """z = softmax(q k^T / sqrt(d_head) + mask) v with the scores and pattern hooked.
+
+        The scores are a temporary: unless a hook keeps them they are freed once the softmax has
+        read them, so only one [batch, n_heads, pos, pos] tensor is alive per layer."""
+        pattern = self.hook_pattern(torch.softmax(self.attn_scores(q, k), dim=-1))
+        return torch.matmul(pattern, v.transpose(1, 2)).transpose(1, 2)
+
+    def attn_scores(self, q: HeadVecs, k: HeadVecs) -> Float[Tensor, "batch n_heads pos pos"]:
+        """q k^T / sqrt(d_head) + mask (0 on and below the diagonal, -inf above), hooked."""
+        batch, n = q.shape[:2]
+        q_, k_ = (rearrange(t, "b p h e -> (b h) p e") for t in (q, k))
+        scores = torch.baddbmm(self.mask[:n, :n], q_, k_.transpose(1, 2), alpha=1 / math.sqrt(self.d_head))
+        return self.hook_attn_scores(scores.view(batch, self.n_heads, n, n))
+
+    def head_results(self, z: HeadVecs) -> Float[Tensor, "batch pos n_heads d_model"]:
+        """r^h = z^h W_O^h for every head, one batched matmul over heads."""
+        batch, n = z.shape[:2]
+        per_head = torch.bmm(rearrange(z, "b p h e -> h (b p) e"), self.W_O)
+        return rearrange(per_head, "h (b p) d -> b p h d", b=batch, p=n)

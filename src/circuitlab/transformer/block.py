@@ -41,9 +41,7 @@ class TransformerBlock(nn.Module):
         shortformer_pos: Float[Tensor, "pos d_model"] | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
         resid_pre = self.hook_resid_pre(resid_pre)
-        x = self.ln1(resid_pre)
-        x_qk = x if shortformer_pos is None else x + shortformer_pos
-        resid = resid_pre + self.hook_attn_out(self.attn(x_qk, x_qk, x))
+        resid = resid_pre + self.hook_attn_out(self.attn(self.ln1(resid_pre), qk_pos=shortformer_pos))
         if hasattr(self, "mlp"):
             resid = self.hook_resid_mid(resid)
             resid = resid + self.hook_mlp_out(self.mlp(self.ln2(resid)))

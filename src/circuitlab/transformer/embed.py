@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from circuitlab.transformer.ops import affine
 from circuitlab.typing import Float, Int, Tensor
 
 
@@ -17,7 +19,7 @@ class Embed(nn.Module):
         self.W_E = nn.Parameter(torch.empty(d_vocab, d_model))
 
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
-        return self.W_E[tokens]
+        return F.embedding(tokens, self.W_E)  # = W_E[tokens], with a dense-gradient backward
 
 
 def sinusoidal_table(n_ctx: int, d_model: int) -> Float[Tensor, "n_ctx d_model"]:
@@ -57,7 +59,7 @@ class Unembed(nn.Module):
         self.b_U = nn.Parameter(torch.zeros(d_vocab))
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_vocab"]:
-        return torch.addmm(self.b_U, x.reshape(-1, x.shape[-1]), self.W_U).view(*x.shape[:-1], -1)
+        return affine(x, self.W_U, self.b_U)
 
 
 def init_normal_(param: Tensor, std: float, generator: torch.Generator) -> None:

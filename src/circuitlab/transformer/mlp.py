@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from circuitlab.hooks import HookPoint
+from circuitlab.transformer.ops import affine
 from circuitlab.typing import Float, Tensor
 
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
@@ -26,6 +27,6 @@ class MLP(nn.Module):
         self.hook_post = HookPoint()
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        pre = self.hook_pre(x @ self.W_in + self.b_in)
+        pre = self.hook_pre(affine(x, self.W_in, self.b_in))
         post = self.hook_post(self.act(pre))
-        return post @ self.W_out + self.b_out
+        return affine(post, self.W_out, self.b_out)

@@ -9,7 +9,7 @@ from circuitlab.errors import ShapeError
 from circuitlab.hooks import HookedModule, HookPoint
 from circuitlab.transformer.block import TransformerBlock
 from circuitlab.transformer.config import TransformerConfig
-from circuitlab.transformer.embed import Embed, PosEmbed, Unembed, init_normal_
+from circuitlab.transformer.embed import Embed, PosEmbed, Unembed, init_normal_, sinusoidal_table
 from circuitlab.transformer.norm import make_norm
 from circuitlab.typing import Float, Int, Tensor
 
@@ -39,28 +39,45 @@ class Transformer(HookedModule):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """Every matrix ~ N(0, init_range^2); biases 0; LayerNorm w = 1, b = 0."""
+        """Every matrix ~ N(0, init_range^2); biases 0; LayerNorm w = 1, b = 0.
+
+        A learned W_pos ~ N(0, pos_init_range^2), or pos_init_range * sinusoidal table when
+        ``cfg.pos_init == "sinusoidal"`` (see TransformerConfig).
+        """
         gen = torch.Generator().manual_seed(self.cfg.seed)
+        pos_std = self.cfg.pos_init_range or self.cfg.init_range
         for name, param in self.named_parameters():
             if name.split(".")[-1].startswith("W_"):
-                init_normal_(param, self.cfg.init_range, gen)
+                init_normal_(param, pos_std if name == "pos_embed.W_pos" else self.cfg.init_range, gen)
+        if self.cfg.pos_init == "sinusoidal" and isinstance(getattr(self, "pos_embed", None), PosEmbed):
+            W_pos = self.pos_embed.W_pos
+            if isinstance(W_pos, nn.Parameter):
+                with torch.no_grad():
+                    W_pos.copy_(sinusoidal_table(*W_pos.shape) * pos_std)
 
     def check_tokens(self, tokens: Tensor) -> Int[Tensor, "batch pos"]:
         """Validate token ids and return them as int64 [batch, pos] (1-D: one sequence)."""
         if not isinstance(tokens, Tensor):
             raise ShapeError(f"tokens must be a torch.Tensor of int64 ids, got {type(tokens).__name__}")
-        if tokens.dtype.is_floating_point or tokens.dtype in (torch.bool, torch.complex64):
+        if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
             raise ShapeError(f"tokens must be integer ids (int64), got dtype {tokens.dtype}; use .long()")
         if tokens.ndim == 1:
             tokens = tokens[None]
         if tokens.ndim != 2:
-            raise ShapeError(f"tokens must be [batch, pos] (or [pos]), got shape {tuple(tokens.shape)}")
+            raise ShapeError(
+                f"tokens must be [batch, pos] (or one sequence [pos]), got {tokens.ndim}-D shape "
+                f"{tuple(tokens.shape)}"
+            )
         n = tokens.shape[1]
         if n > self.cfg.n_ctx:
-            raise ShapeError(f"sequence length {n} exceeds n_ctx={self.cfg.n_ctx}; truncate or crop it")
-        if n == 0:
-            raise ShapeError("tokens has 0 positions; give at least one token")
-        lo, hi = int(tokens.min()), int(tokens.max())
+            raise ShapeError(
+                f"sequence length {n} exceeds n_ctx={self.cfg.n_ctx}; crop to the last n_ctx tokens"
+            )
+        if tokens.numel() == 0:
+            raise ShapeError(
+                f"tokens has shape {tuple(tokens.shape)}: give at least one sequence of one token"
+            )
+        lo, hi = (int(t) for t in torch.aminmax(tokens))
         if lo < 0 or hi >= self.cfg.d_vocab:
             bad = lo if lo < 0 else hi
             raise ShapeError(

@@ -33,17 +33,23 @@ class LayerNorm(nn.Module):
         return torch.addcmul(self.b, self.hook_normalized(self.normalize(x)), self.w)
 
     def normalize(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        """x_hat, from the fused kernel unless ``hook_scale`` must see (or edit) the scale."""
+        if self.hook_scale.active:
+            return self.explicit_normalize(x)
+        return F.layer_norm(x, self.w.shape, None, None, self.eps)
+
+    def explicit_normalize(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         """x_hat = (x - mu) / sqrt(sigma^2 + eps), the seed's formula step by step, with the scale
         passed through ``hook_scale`` (so a hook can freeze or edit it, as direct logit
         attribution does). ``hook_normalized`` sees x_hat before the gain w and bias b, as in
         TransformerLens."""
-        var, mu = torch.var_mean(x, dim=-1, correction=0, keepdim=True)
-        scale = self.hook_scale((var + self.eps).sqrt())
-        return (x - mu) / scale
+        centered = x - x.mean(-1, keepdim=True)
+        scale = self.hook_scale((centered.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+        return centered / scale
 
     def explicit(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         """w * x_hat + b computed from the formula (never the fused kernel)."""
-        return torch.addcmul(self.b, self.normalize(x), self.w)
+        return torch.addcmul(self.b, self.explicit_normalize(x), self.w)
 
 
 class NoNorm(nn.Module):

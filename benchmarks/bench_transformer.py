@@ -1,0 +1,225 @@
+"""Ratio benchmarks for ``circuitlab.Transformer`` against a bare PyTorch model of the same shapes.
+
+The reference is ``reference_models.BareTransformer`` (nn.Embedding, nn.LayerNorm, one fused
+nn.Linear for Q/K/V, F.scaled_dot_product_attention, nn.Linear out and unembed): the ratio
+ours / bare is what circuitlab's names, hook points and input checks cost. Headline shape
+(issue 3): 2 layers, attention only, d_model 256, 8 heads of 32, vocab 4096, context 256,
+batch 16, shortformer positions (the config defaults); the learned-position rows compare the
+more common GPT-2 layout. ``quick`` uses a small shape and few repetitions (a smoke test).
+
+Rows (ours and ref alternate within every repetition; medians of wall time):
+  forward[...]              no-grad forward, idle hooks, vs the bare forward       goal <= 1.05
+  train_step[...]           forward + cross-entropy + backward + AdamW step         goal <= 1.05
+  run_with_cache_all[...]   every activation cached (explicit attention path) vs
+                            the bare forward                                        goal <= 1.6
+  cache_one_hook_memory[h]  peak memory of run_with_cache(names_filter=h) vs a plain
+                            forward's peak plus the size of that activation         goal <= 1.0
+Each timing row also carries the medians of process CPU time (``ours_cpu_s``, ``ref_cpu_s``,
+``cpu_ratio``): on a machine shared with other jobs they are steadier than wall time. On CPU the
+peak memory of each mode is measured in a fresh subprocess from the kernel's high-water mark
+(VmHWM, reset through /proc/self/clear_refs); on CUDA from ``torch.cuda.max_memory_allocated``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from reference_models import BareTransformer
+
+from circuitlab.transformer import Transformer, TransformerConfig
+
+HEADLINE = dict(n_layers=2, d_model=256, n_heads=8, d_head=32, d_vocab=4096, n_ctx=256, attn_only=True)
+QUICK = dict(n_layers=2, d_model=64, n_heads=4, d_head=16, d_vocab=512, n_ctx=64, attn_only=True)
+MEMORY_HOOKS = ("blocks.0.attn.hook_pattern", "blocks.1.hook_resid_post")
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _interleaved(fns: list[Callable[[], object]], reps: int, device: str) -> list[tuple[float, float]]:
+    """(median wall seconds, median process CPU seconds) of each function, alternating them."""
+    for fn in fns:  # warm-up
+        fn()
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
+    for _ in range(reps):
+        for k, fn in enumerate(fns):
+            _sync(device)
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            _sync(device)
+            wall[k].append(time.perf_counter() - w)
+            cpu[k].append(time.process_time() - c)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu, strict=True)]
+
+
+def _timing_row(name: str, ours: tuple[float, float], ref: tuple[float, float], goal: float) -> dict:
+    ratio = ours[0] / ref[0]
+    return {
+        "name": name,
+        "ours_s": round(ours[0], 5),
+        "ref_s": round(ref[0], 5),
+        "ratio": round(ratio, 3),
+        "goal": f"<= {goal}",
+        "met": ratio <= goal,
+        "ours_cpu_s": round(ours[1], 5),
+        "ref_cpu_s": round(ref[1], 5),
+        "cpu_ratio": round(ours[1] / ref[1], 3),
+    }
+
+
+def _models(cfg: TransformerConfig, device: str) -> tuple[Transformer, BareTransformer]:
+    torch.manual_seed(0)
+    return Transformer(cfg).to(device), BareTransformer.from_config(cfg).to(device)
+
+
+def _timings(cfg: TransformerConfig, batch: int, reps: int, device: str, tag: str) -> list[dict]:
+    ours, bare = _models(cfg, device)
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, cfg.d_vocab, (batch, cfg.n_ctx), generator=gen).to(device)
+
+    def forward(model) -> Callable[[], object]:
+        def go() -> object:
+            with torch.no_grad():
+                return model(tokens)
+
+        return go
+
+    def cache_all() -> object:
+        with torch.no_grad():
+            return ours.run_with_cache(tokens)
+
+    def train_step(model) -> Callable[[], None]:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+        def go() -> None:
+            logits = model(tokens[:, :-1])
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        return go
+
+    fwd = _interleaved([forward(ours), forward(bare)], reps, device)
+    rows = [_timing_row(f"forward[{tag}]", *fwd, 1.05)]
+    step = _interleaved([train_step(ours), train_step(bare)], reps, device)
+    rows.append(_timing_row(f"train_step[{tag}]", *step, 1.05))
+    cache = _interleaved([cache_all, forward(bare)], reps, device)
+    rows.append(_timing_row(f"run_with_cache_all[{tag}]", *cache, 1.6))
+    return rows
+
+
+_PEAK_SCRIPT = r"""
+import json, re, sys, torch
+from circuitlab.transformer import Transformer, TransformerConfig
+cfg_dict, batch, hook, device = json.loads(sys.argv[1])
+torch.set_num_threads(2)
+cfg = TransformerConfig(**cfg_dict)
+model = Transformer(cfg).to(device)
+tokens = torch.randint(0, cfg.d_vocab, (batch, cfg.n_ctx), generator=torch.Generator().manual_seed(0))
+tokens = tokens.to(device)
+with torch.no_grad():
+    model(tokens[:1, :2])  # lazy initialisation (thread pools) outside the measurement
+
+def kib(field):
+    return int(re.search(field + r":\s+(\d+) kB", open("/proc/self/status").read()).group(1))
+
+open("/proc/self/clear_refs", "w").write("5")
+before = kib("VmRSS")
+with torch.no_grad():
+    if hook:
+        logits, cache = model.run_with_cache(tokens, names_filter=hook)
+        act = cache[hook]
+        act_bytes = act.numel() * act.element_size()
+    else:
+        logits, act_bytes = model(tokens), 0
+print(json.dumps({"peak_bytes": (kib("VmHWM") - before) * 1024, "act_bytes": act_bytes}))
+"""
+
+
+def _peak_cpu(cfg: TransformerConfig, batch: int, hook: str | None) -> dict:
+    """Peak resident growth of one forward (or one cache of ``hook``), in a fresh process."""
+    arg = json.dumps([cfg.to_dict(), batch, hook, "cpu"])
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, arg], capture_output=True, text=True, check=True, timeout=600
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _peak_cuda(cfg: TransformerConfig, batch: int, hook: str | None, device: str) -> dict:
+    model = Transformer(cfg).to(device)
+    tokens = torch.randint(0, cfg.d_vocab, (batch, cfg.n_ctx), device=device)
+    with torch.no_grad():
+        model(tokens[:1, :2])
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        if hook:
+            _, cache = model.run_with_cache(tokens, names_filter=hook)
+            act_bytes = cache[hook].numel() * cache[hook].element_size()
+        else:
+            model(tokens)
+            act_bytes = 0
+        torch.cuda.synchronize(device)
+    return {"peak_bytes": torch.cuda.max_memory_allocated(device) - base, "act_bytes": act_bytes}
+
+
+def _memory_rows(cfg: TransformerConfig, batch: int, device: str) -> list[dict]:
+    def peak(hook: str | None) -> dict:
+        return (
+            _peak_cuda(cfg, batch, hook, device) if device.startswith("cuda") else _peak_cpu(cfg, batch, hook)
+        )
+
+    plain = peak(None)["peak_bytes"]
+    rows = []
+    for hook in MEMORY_HOOKS:
+        cached = peak(hook)
+        budget = plain + cached["act_bytes"]
+        ratio = cached["peak_bytes"] / budget
+        rows.append(
+            {
+                "name": f"cache_one_hook_memory[{hook}]",
+                "ratio": round(ratio, 3),
+                "goal": "<= 1.0",
+                "met": ratio <= 1.0,
+                "ours_mb": round(cached["peak_bytes"] / 2**20, 1),
+                "ref_mb": round(budget / 2**20, 1),
+                "forward_peak_mb": round(plain / 2**20, 1),
+                "activation_mb": round(cached["act_bytes"] / 2**20, 1),
+                "peak_rss_mb": round(cached["peak_bytes"] / 2**20, 1),
+            }
+        )
+    return rows
+
+
+def run(device: str = "cpu", quick: bool = False) -> list[dict]:
+    shape, batch, reps = (QUICK, 4, 3) if quick else (HEADLINE, 16, 15)
+    rows: list[dict] = []
+    for positional in ("shortformer",) if quick else ("shortformer", "learned"):
+        cfg = TransformerConfig(**shape, positional=positional)
+        rows += _timings(cfg, batch, reps, device, positional)
+    rows += _memory_rows(TransformerConfig(**shape), batch, device)
+    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.device == "cpu":
+        torch.set_num_threads(2)
+    for row in run(args.device, args.quick):
+        print(json.dumps(row))

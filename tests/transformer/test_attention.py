@@ -1,0 +1,131 @@
+"""Causal multi-head attention against torch's SDPA and a naive one-head-at-a-time loop."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from circuitlab.transformer.attention import Attention
+
+from .helpers import tiny_model, tokens
+
+D_MODEL, N_HEADS, D_HEAD, N_CTX = 12, 3, 4, 9
+
+
+@pytest.fixture
+def attn() -> Attention:
+    a = Attention(D_MODEL, N_HEADS, D_HEAD, N_CTX)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in a.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=gen))
+    return a
+
+
+def x_of(batch: int = 2, pos: int = 7, seed: int = 1) -> torch.Tensor:
+    return torch.randn(batch, pos, D_MODEL, generator=torch.Generator().manual_seed(seed))
+
+
+def naive_attention(a: Attention, x_q, x_k, x_v) -> torch.Tensor:
+    """One head at a time, one query at a time, straight from the equations."""
+    batch, n, _ = x_q.shape
+    out = torch.zeros(batch, n, D_MODEL) + a.b_O
+    for h in range(N_HEADS):
+        q = x_q @ a.W_Q[h] + a.b_Q[h]
+        k = x_k @ a.W_K[h] + a.b_K[h]
+        v = x_v @ a.W_V[h] + a.b_V[h]
+        for i in range(n):
+            scores = (q[:, i : i + 1] @ k[:, : i + 1].transpose(1, 2)) / math.sqrt(D_HEAD)
+            z = torch.softmax(scores, -1) @ v[:, : i + 1]
+            out[:, i] += (z @ a.W_O[h])[:, 0]
+    return out
+
+
+def sdpa_reference(a: Attention, x_q, x_k, x_v) -> torch.Tensor:
+    def heads(x, W, b):
+        return torch.einsum("bpd,hde->bhpe", x, W) + b[None, :, None]
+
+    q, k, v = heads(x_q, a.W_Q, a.b_Q), heads(x_k, a.W_K, a.b_K), heads(x_v, a.W_V, a.b_V)
+    z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return torch.einsum("bhpe,hed->bpd", z, a.W_O) + a.b_O
+
+
+def force_explicit(a: Attention) -> None:
+    a.hook_pattern.fwd_fns.append(lambda p, h: None)
+    a.hook_result.fwd_fns.append(lambda r, h: None)
+
+
+@pytest.mark.parametrize("path", ["fast", "explicit"])
+@pytest.mark.parametrize("inputs", ["shared", "separate"])
+def test_attention_matches_sdpa_and_a_naive_per_head_loop(attn: Attention, path: str, inputs: str) -> None:
+    x = x_of()
+    xs = (x, x, x) if inputs == "shared" else (x, x_of(seed=2), x_of(seed=3))
+    if path == "explicit":
+        force_explicit(attn)
+    out = attn(*xs)
+    torch.testing.assert_close(out, sdpa_reference(attn, *xs), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, naive_attention(attn, *xs), atol=1e-5, rtol=1e-5)
+
+
+def test_qk_pos_enters_query_and_key_but_not_value(attn: Attention) -> None:
+    x, pos = x_of(), torch.randn(7, D_MODEL, generator=torch.Generator().manual_seed(4))
+    fused = attn(x, qk_pos=pos)
+    expected = naive_attention(attn, x + pos, x + pos, x)
+    torch.testing.assert_close(fused, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(attn(x, x, x, qk_pos=pos), fused, atol=1e-5, rtol=1e-5)
+
+
+def test_gradients_match_sdpa_reference(attn: Attention) -> None:
+    x = x_of().requires_grad_()
+    grads = torch.autograd.grad(attn(x).square().sum(), [x, *attn.parameters()])
+    ref = torch.autograd.grad(sdpa_reference(attn, x, x, x).square().sum(), [x, *attn.parameters()])
+    for g, r in zip(grads, ref, strict=True):
+        torch.testing.assert_close(g, r, atol=1e-4, rtol=1e-4)
+
+
+def test_pattern_is_causal_and_rows_sum_to_one(attn: Attention) -> None:
+    seen = {}
+    attn.hook_pattern.fwd_fns.append(lambda p, h: seen.__setitem__("p", p))
+    attn(x_of())
+    pattern = seen["p"]
+    assert pattern.shape == (2, N_HEADS, 7, 7)
+    torch.testing.assert_close(pattern.sum(-1), torch.ones(2, N_HEADS, 7))
+    assert (pattern.triu(1) == 0).all()
+
+
+@pytest.mark.parametrize("positional", ["shortformer", "learned", "none"])
+def test_fast_and_explicit_paths_give_the_same_logits(positional: str) -> None:
+    model = tiny_model(positional=positional, attn_only=False)
+    toks = tokens()
+    fast = model(toks)
+    names = [n for n in model.hook_names if n.endswith(("hook_pattern", "hook_result", "hook_scale"))]
+    explicit = model.run_with_hooks(toks, fwd_hooks=[(n, lambda a, h: None) for n in names])
+    torch.testing.assert_close(explicit, fast, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("hook", ["hook_z", "hook_result"])
+def test_zero_ablating_one_head_removes_exactly_its_contribution(hook: str) -> None:
+    model = tiny_model(n_layers=1)
+    toks, layer, head = tokens(), 0, 1
+    _, cache = model.run_with_cache(
+        toks, names_filter=[f"blocks.{layer}.attn.hook_z", "blocks.0.hook_attn_out"]
+    )
+    z = cache["blocks.0.attn.hook_z"]
+    contribution = z[:, :, head] @ model.blocks[layer].attn.W_O[head]
+
+    def ablate(act: torch.Tensor, hook_point) -> torch.Tensor:
+        act = act.clone()
+        act[:, :, head] = 0
+        return act
+
+    with model.hooks(fwd_hooks=[(f"blocks.{layer}.attn.{hook}", ablate)]):
+        _, ablated = model.run_with_cache(toks, names_filter="blocks.0.hook_attn_out")
+    torch.testing.assert_close(
+        ablated["blocks.0.hook_attn_out"],
+        cache["blocks.0.hook_attn_out"] - contribution,
+        atol=1e-6,
+        rtol=1e-5,
+    )
