@@ -98,25 +98,29 @@ class SkipTrigram:
 
 
 @torch.no_grad()
-def skip_trigrams(model, layer: int, head: int, k: int = 5, candidates: int = 64) -> list[SkipTrigram]:
+def skip_trigrams(
+    model, layer: int, head: int, k: int = 5, candidates: int = 64, vocab: Tensor | None = None
+) -> list[SkipTrigram]:
     """The head's strongest skip-trigrams, read off its full OV and QK circuits.
 
     Source tokens A are ranked by the largest entry of their OV row (how strongly attending to A
     raises one output C); for each, the destination B with the largest QK score for A is taken.
+    ``vocab`` (token ids) restricts A, B and C, e.g. to the corpus's most frequent tokens.
     LayerNorms are folded as linear maps (their scale is treated as constant).
     """
     ov = full_ov_circuit(model, layer, head)  # [src, out], factored
     qk = full_qk_circuit(model, layer, head)  # [dest, src], factored
-    ov_rows = ov.AB
-    best_out, best_val = ov_rows.max(1).indices, ov_rows.max(1).values
-    sources = best_val.topk(min(candidates, len(best_val))).indices
-    qk_cols = qk.A @ (qk.B[:, sources])  # [dest, candidates]
+    ids = torch.arange(model.cfg.d_vocab) if vocab is None else torch.as_tensor(vocab).long().cpu()
+    ov_rows = (ov.A[ids] @ ov.B[:, ids]).cpu()  # [src in vocab, out in vocab]
+    best_val, best_out = ov_rows.max(1)
+    order = best_val.topk(min(candidates, len(best_val))).indices
+    sources = ids[order]
+    qk_cols = (qk.A[ids] @ qk.B[:, sources]).cpu()  # [dest in vocab, candidates]
     found = []
     for j, a in enumerate(sources.tolist()):
         b = int(qk_cols[:, j].argmax())
-        found.append(
-            SkipTrigram(layer, head, a, b, int(best_out[a]), float(qk_cols[b, j]), float(best_val[a]))
-        )
+        found.append(SkipTrigram(layer, head, a, int(ids[b]), int(ids[best_out[order[j]]]),
+                                 float(qk_cols[b, j]), float(best_val[order[j]])))
     found.sort(key=lambda t: t.ov * max(t.qk, 0.0), reverse=True)
     return found[:k]
 

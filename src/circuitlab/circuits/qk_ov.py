@@ -99,7 +99,7 @@ def positional_qk_circuit(model, layer: int, head: int | None = None, fold_ln: b
     check_head(model, layer, head)
     if model.cfg.positional == "none":
         raise ConfigError('positional_qk_circuit: this model has positional="none", so no W_pos')
-    fold = fold_ln and model.cfg.positional != "shortformer"
+    fold = fold_ln and (model.cfg.positional != "shortformer" or model.cfg.shortformer_pos_in_norm)
     W_Q = reader_weights(model, layer, "q", fold)
     W_K = reader_weights(model, layer, "k", fold)
     W_pos = model.W_pos
@@ -170,7 +170,7 @@ def virtual_weights(model, writer: str, reader: str, fold_ln: bool = True) -> Fa
             f"virtual_weights(pos_embed, {reader!r}): shortformer positions reach only Q and K inputs; "
             "pick a reader 'L<l>H<h>.q' or '.k'"
         )
-    W_read, r_at = _reader(model, reader, fold_ln, raw=shortformer_pos)
+    W_read, r_at = _reader(model, reader, fold_ln, raw=shortformer_pos and not model.cfg.shortformer_pos_in_norm)
     if not w_at < r_at:
         raise ConfigError(
             f"virtual_weights({writer!r}, {reader!r}): {writer} writes after {reader} reads; "

@@ -60,7 +60,7 @@ CLAIMS: tuple[Claim, ...] = (
       "For any new input, vanilla RNNs would completely modify the hidden state which would lead to "
       "“forgetting”. To prevent this amnesia, LSTM were modified with 3 gates- forget gate, input gate "
       "and output gate.",
-      "circuitlab.experiments.classic_memory:lstm_memory"),
+      "circuitlab.experiments.classic_memory:memory"),
     C("vae", "A VAE generates from its latent space", "Variational Autoencoders",
       "VAEs are designed to generate new data points by sampling from the learned latent space "
       "distributions, whereas traditional autoencoders primarily focus on reconstructing the input "
@@ -94,7 +94,7 @@ CLAIMS: tuple[Claim, ...] = (
     C("feature_dimensionality", "Feature dimensionality sticks at fractions", "Superposition",
       "The model thus finds a balance between trying to encode most features and being able to read "
       "them out easily.",
-      "circuitlab.experiments.superposition:feature_dimensionality"),
+      "circuitlab.experiments.superposition:feature_dimensionality_claim"),
     C("sae_recovers_features", "A sparse autoencoder undoes superposition", "Superposition",
       "each dimension is not a unique interpretable feature ... and it instead encodes a mix of features.",
       "circuitlab.experiments.superposition:sae_recovers_features"),

@@ -50,6 +50,11 @@ def _tl():
 
 def _tl_config_kwargs(cfg: TransformerConfig) -> dict[str, Any]:
     """HookedTransformerConfig keyword arguments (JSON-safe) for a circuitlab config."""
+    if cfg.shortformer_pos_in_norm:
+        raise ConfigError(
+            "shortformer_pos_in_norm=True (Q and K read LN1(resid + W_pos)) has no TransformerLens "
+            "equivalent (TransformerLens adds W_pos after LN1); convert a model trained without it"
+        )
     return {
         "model_name": "circuitlab",
         "n_layers": cfg.n_layers,

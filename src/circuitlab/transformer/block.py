@@ -19,13 +19,16 @@ class TransformerBlock(nn.Module):
     residual stream is the model's communication channel. For shortformer positions the query
     and key read LN1(resid_pre) + W_pos and the value reads LN1(resid_pre), so positions steer
     attention but are never written to the stream (TransformerLens's convention). Attention-only
-    blocks have no ln2, mlp, hook_resid_mid or hook_mlp_out.
+    blocks have no ln2, mlp, hook_resid_mid or hook_mlp_out. With
+    ``cfg.shortformer_pos_in_norm`` the query and key read LN1(resid_pre + W_pos) instead (LN1 and
+    its hooks then run twice), which forms previous-token heads much sooner in small models.
     """
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
         self.ln1 = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps)
         self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.d_head, cfg.n_ctx)
+        self.pos_in_norm = cfg.shortformer_pos_in_norm
         self.hook_resid_pre = HookPoint()
         self.hook_attn_out = HookPoint()
         self.hook_resid_post = HookPoint()
@@ -41,7 +44,13 @@ class TransformerBlock(nn.Module):
         shortformer_pos: Float[Tensor, "pos d_model"] | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
         resid_pre = self.hook_resid_pre(resid_pre)
-        resid = resid_pre + self.hook_attn_out(self.attn(self.ln1(resid_pre), qk_pos=shortformer_pos))
+        x = self.ln1(resid_pre)
+        if shortformer_pos is not None and self.pos_in_norm:  # Q, K read LN1(resid_pre + W_pos)
+            x_qk = self.ln1(resid_pre + shortformer_pos)
+            attn_out = self.attn(x_qk, x_qk, x)
+        else:
+            attn_out = self.attn(x, qk_pos=shortformer_pos)
+        resid = resid_pre + self.hook_attn_out(attn_out)
         if hasattr(self, "mlp"):
             resid = self.hook_resid_mid(resid)
             resid = resid + self.hook_mlp_out(self.mlp(self.ln2(resid)))

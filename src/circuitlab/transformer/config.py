@@ -29,6 +29,8 @@ class TransformerConfig:
     (``pos_init="normal"``; ``pos_init_range=None`` means ``init_range``) or as pos_init_range
     times the sinusoidal table (``pos_init="sinusoidal"``): shortformer models form
     previous-token heads much sooner when W_pos starts at the LayerNorm output scale (about 1).
+    ``shortformer_pos_in_norm=True`` feeds the query and key LN1(resid + W_pos) instead of
+    TransformerLens's LN1(resid) + W_pos (the value still reads LN1(resid)).
     """
 
     n_layers: int = 2
@@ -46,6 +48,7 @@ class TransformerConfig:
     init_range: float = 0.02
     pos_init_range: float | None = None
     pos_init: PosInit = "normal"
+    shortformer_pos_in_norm: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -1,0 +1,125 @@
+"""Train (or reload) the 2-layer induction model with the recipe, tracking its heads.
+
+The checkpoint goes to ``<run>/checkpoints/two_layer_induction`` and the score history beside
+it (``induction_history.json``, keyed by the recipe), so a second run reloads both instead of
+training again unless ``ctx.fresh``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from circuitlab.data import WindowBatches
+from circuitlab.data.synthetic import RepeatedPassageBatches, repeated_random_tokens
+from circuitlab.errors import CheckpointError
+from circuitlab.experiments.base import RunContext
+from circuitlab.experiments.induction_recipe import InductionRecipe, InductionTracker, ScorePoint
+from circuitlab.experiments.lm import CorpusData, corpus_data
+from circuitlab.training import train
+from circuitlab.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
+from circuitlab.training.loop import next_token_loss
+from circuitlab.transformer import Transformer
+
+NAME = "two_layer_induction"
+HALF = 50  # length of R in the BOS + R + R sequences the heads are scored on
+N_SCORE_ROWS = 16
+
+
+@dataclass(frozen=True)
+class TrainedInduction:
+    """The trained model, its score history and how long training took (0 when reloaded)."""
+
+    model: Transformer
+    recipe: InductionRecipe
+    data: CorpusData
+    history: list[ScorePoint]
+    tokens_seen: int
+    train_seconds: float
+    tokens_per_s: float
+    reloaded: bool
+
+
+def scoring_tokens(recipe: InductionRecipe, bos: int | None, seed: int = 1234) -> torch.Tensor:
+    """BOS + R + R, ``[16, 2 * half + 1]``, R of ``half = min(50, (n_ctx - 1) // 2)`` ids of the
+    recipe's vocabulary (id 0 left out when it is the BOS)."""
+    half = min(HALF, (recipe.model.n_ctx - 1) // 2)
+    return repeated_random_tokens(N_SCORE_ROWS, half, recipe.vocab_size, bos=bos, seed=seed,
+                                  low=1 if bos == 0 else 0)
+
+
+def text_windows(data: CorpusData, n_ctx: int, rows: int = 64, seed: int = 7) -> torch.Tensor:
+    """``rows`` validation windows of real text, ``[rows, n_ctx]``, for the in-context-learning score."""
+    source = data.tokens.val if len(data.tokens.val) > n_ctx + 1 else data.tokens.train
+    return WindowBatches(source, rows, n_ctx, seed=seed, stream=2)(0).inputs
+
+
+def _history_path(ctx: RunContext) -> Path:
+    return ctx.path("checkpoints", NAME, "induction_history.json")
+
+
+def _reload(ctx: RunContext, recipe: InductionRecipe, data: CorpusData) -> TrainedInduction | None:
+    folder, hist = ctx.out_dir / "checkpoints" / NAME, _history_path(ctx)
+    if ctx.fresh or not (folder / CHECKPOINT_JSON).is_file() or not hist.is_file():
+        return None
+    try:
+        ckpt = load_checkpoint(folder, ctx.device)
+        saved = json.loads(hist.read_text())
+    except (CheckpointError, ValueError, OSError):
+        return None
+    if saved.get("recipe") != recipe.to_dict() or ckpt.step != recipe.train.steps:
+        return None
+    history = [ScorePoint(**row) for row in saved["history"]]
+    return TrainedInduction(ckpt.model.eval(), recipe, data, history, saved["tokens_seen"], saved["train_seconds"],
+                            saved["tokens_per_s"], reloaded=True)
+
+
+def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInduction:
+    """Train the recipe's model on its corpus (or reload it), scoring heads as it trains."""
+    ctx.report(0.0, "two_layer_induction: tokenizing the corpus")
+    data = corpus_data(recipe.corpus, recipe.vocab_size, max_bytes=recipe.max_bytes)
+    reloaded = _reload(ctx, recipe, data)
+    if reloaded is not None:
+        return reloaded
+    model = Transformer(recipe.model)
+    base = WindowBatches(data.tokens.train, recipe.train.batch_size, recipe.model.n_ctx, seed=recipe.train.seed)
+    batches = base if recipe.repeat_fraction == 0 else RepeatedPassageBatches(
+        base, fraction=recipe.repeat_fraction, seed=recipe.train.seed, passage=recipe.passage,
+        d_vocab=recipe.model.d_vocab)
+    bos = getattr(data.tokenizer, "eot_id", None)
+    tracker = InductionTracker(scoring_tokens(recipe, bos), text_windows(data, recipe.model.n_ctx),
+                               recipe.eval_every)
+    progress = _Progress(ctx, recipe.train.steps, tracker)
+    out = ctx.out_dir / "checkpoints" / NAME
+    start = time.perf_counter()
+    result = train(model, next_token_loss, batches, recipe.train, callbacks=[tracker, progress],
+                   out_dir=out, tokenizer=data.tokenizer)
+    seconds = time.perf_counter() - start
+    if not tracker.history or tracker.history[-1].step != result.step:
+        tracker.record(model, result.step, result.step * recipe.tokens_per_step, result.final_loss or 0.0)
+    tokens = result.step * recipe.tokens_per_step
+    _history_path(ctx).write_text(json.dumps({
+        "recipe": recipe.to_dict(), "history": tracker.to_rows(), "tokens_seen": tokens,
+        "train_seconds": seconds, "tokens_per_s": result.tokens_per_s}))
+    return TrainedInduction(model.eval(), recipe, data, tracker.history, tokens, seconds, result.tokens_per_s, False)
+
+
+class _Progress:
+    """Reports training progress (the first 85% of the experiment) with the latest scores."""
+
+    def __init__(self, ctx: RunContext, steps: int, tracker: InductionTracker) -> None:
+        self.ctx, self.steps, self.tracker = ctx, steps, tracker
+
+    def on_step(self, state) -> None:
+        if state.step % 25 == 0 or state.step == self.steps:
+            last = self.tracker.history[-1] if self.tracker.history else None
+            scores = f", induction {last.induction:.2f}, prev-token {last.previous_token:.2f}" if last else ""
+            self.ctx.report(0.85 * state.step / self.steps,
+                            f"two_layer_induction: step {state.step}/{self.steps}, loss {state.loss:.3f}{scores}")
+
+
+__all__ = ["HALF", "NAME", "TrainedInduction", "scoring_tokens", "text_windows", "train_induction"]

@@ -1,0 +1,193 @@
+"""The two-layer induction claim: its pieces on a tiny model, and (slow) the quick recipe passing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from circuitlab.experiments.base import RunContext
+from circuitlab.experiments.induction import InductionResult, find_heads, half_losses, run_induction
+from circuitlab.experiments.induction_recipe import InductionRecipe, InductionTracker, induction_recipe
+from circuitlab.training import TrainConfig
+from circuitlab.transformer import TransformerConfig
+
+CODE = '''def add(a, b):
+    """Return a + b."""
+    return a + b
+
+
+class Counter:
+    def __init__(self, start=0):
+        self.value = start
+
+    def increment(self, step=1):
+        self.value += step
+        return self.value
+'''
+
+
+def tiny_recipe(corpus: Path) -> InductionRecipe:
+    model = TransformerConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_vocab=300, n_ctx=32,
+                              attn_only=True, positional="shortformer", pos_init_range=1.0, seed=0)
+    train = TrainConfig(steps=8, lr=1e-2, min_lr=1e-3, warmup=2, batch_size=4, eval_every=0,
+                        checkpoint_every=0, progress=False)
+    return InductionRecipe("quick", 300, model, train, repeat_fraction=0.5, eval_every=4, corpus=str(corpus))
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("induction")
+    folder = root / "corpus"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"mod{i}.py").write_text(CODE.replace("Counter", f"Counter{i}") * 3)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CIRCUITLAB_CACHE", str(root / "cache"))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_corpus: Path) -> tuple[InductionResult, Path, list[float]]:
+    """One tiny training run shared by the schema tests (8 steps of a 2-layer d_model 32 model)."""
+    out = tiny_corpus.parent / "run"
+    seen: list[float] = []
+    result = run_induction(RunContext(out_dir=out, progress=lambda f, m: seen.append(f)), tiny_recipe(tiny_corpus))
+    return result, out, seen
+
+
+def test_tiny_run_returns_a_typed_result_with_history_figures_and_viewer(tiny_run) -> None:
+    result, out, seen = tiny_run
+    assert isinstance(result, InductionResult) and result.id == "two_layer_induction"
+    assert "composition of attention Heads across layers" in result.seed
+    assert result.verdict in ("pass", "fail") and result.threshold and result.ran
+    for key in ("max_induction_score", "k_composition_top_pair", "k_composition_baseline",
+                "in_context_gain_removed_by_ablation", "tokens_seen"):
+        assert key in result.measured
+    assert [h[0] for h in result.induction_heads] == [1] * len(result.induction_heads)
+    assert [h[0] for h in result.previous_token_heads] == [0] * len(result.previous_token_heads)
+    assert [p["step"] for p in result.history] == [4, 8]
+    assert result.measured["tokens_seen"] == 8 * 4 * 32
+    for fig in result.figures.values():
+        assert (out / fig).stat().st_size > 1000
+    json.dumps(result.to_json())
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_attention_viewer_json_holds_rounded_causal_patterns_and_marks(tiny_run) -> None:
+    result, out, _ = tiny_run
+    viewer = json.loads((out / "attention_viewer.json").read_text())
+    n = len(viewer["tokens"])
+    assert viewer["layers"] == 2 and viewer["heads"] == 2 and n == 32
+    assert all(isinstance(t, str) for t in viewer["tokens"])
+    patterns = torch.tensor(viewer["patterns"])
+    assert patterns.shape == (2, 2, n, n)
+    assert torch.allclose(patterns.sum(-1), torch.ones(2, 2, n), atol=5e-3)
+    assert float(patterns.triu(1).abs().max()) == 0.0
+    assert all(round(x, 3) == x for layer in viewer["patterns"] for head in layer for row in head for x in row)
+    marks = {f"{l}.{h}" for l, h in result.induction_heads} | {f"{l}.{h}" for l, h in result.previous_token_heads}
+    assert set(viewer["marks"]) == marks
+    assert set(viewer["marks"].values()) <= {"induction", "previous_token"}
+
+
+def test_second_run_reloads_the_checkpoint_and_history_instead_of_training(tiny_run, tiny_corpus: Path) -> None:
+    first, out, _ = tiny_run
+    second = run_induction(RunContext(out_dir=out), tiny_recipe(tiny_corpus))
+    assert not first.measured["reloaded"] and second.measured["reloaded"]
+    assert second.history == first.history
+    assert second.measured["max_induction_score"] == first.measured["max_induction_score"]
+
+
+def test_tracker_records_scores_every_n_steps_from_the_training_callback() -> None:
+    cfg = TransformerConfig(n_layers=2, d_model=16, n_heads=2, d_head=8, d_vocab=20, n_ctx=16, seed=0)
+    from circuitlab.data.synthetic import repeated_random_tokens
+    from circuitlab.training import train
+    from circuitlab.training.loop import next_token_loss
+    from circuitlab.transformer import Transformer
+
+    model = Transformer(cfg)
+    data = repeated_random_tokens(4, 7, 20, bos=0, seed=0)
+    tracker = InductionTracker(data, data, every=3, threshold=-1.0)
+    batches = lambda step: (data[:, :-1], data[:, 1:])  # noqa: E731
+    loss = lambda m, b: next_token_loss(m, type("B", (), {"inputs": b[0], "targets": b[1]})())  # noqa: E731
+    train(model, loss, batches, TrainConfig(steps=7, warmup=1, progress=False, eval_every=0,
+                                            checkpoint_every=0), callbacks=[tracker])
+    assert [p.step for p in tracker.history] == [3, 6]
+    assert [p.tokens for p in tracker.history] == [3 * 4 * 14, 6 * 4 * 14]
+    for p in tracker.history:
+        assert 0 <= p.induction <= 1 and 0 <= p.previous_token <= 1 and 0 <= p.induction_head < 2
+    assert tracker.first_past is tracker.history[0]
+
+
+def test_find_heads_keeps_heads_above_threshold_best_first_and_at_least_one() -> None:
+    scores = torch.tensor([[0.1, 0.05, 0.2], [0.4, 0.9, 0.1]])
+    assert find_heads(scores, 1) == [1, 0]
+    assert find_heads(scores, 0) == [2]
+
+
+def test_half_losses_split_first_and_predictable_second_copy() -> None:
+    loss = torch.cat([torch.full((2, 5), 3.0), torch.full((2, 1), 9.0), torch.full((2, 4), 1.0)], dim=1)
+    assert half_losses(loss, 5) == (3.0, 1.0)
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_recipes_are_shortformer_two_layer_attention_only_and_full_is_pure_corpus(profile: str) -> None:
+    r = induction_recipe(profile)
+    assert r.model.n_layers == 2 and r.model.attn_only and r.model.positional == "shortformer"
+    assert r.corpus == "stdlib" and (r.repeat_fraction == 0) == (profile == "full")
+    assert r.model.n_ctx >= 101  # room for BOS + 50 + 50 scoring tokens
+
+
+@pytest.mark.slow
+def test_quick_recipe_forms_induction_heads_and_passes_the_claim(tmp_path: Path) -> None:
+    torch.set_num_threads(2)
+    from circuitlab.experiments.induction import two_layer_induction
+
+    result = two_layer_induction(RunContext(out_dir=tmp_path, profile="quick"))
+    assert result.measured["max_induction_score"] >= 0.7, result.measured
+    assert result.verdict == "pass", result.measured
+
+
+def test_sinusoidal_pos_init_starts_w_pos_at_the_scaled_table_and_leaves_other_weights_alone() -> None:
+    from circuitlab.transformer import Transformer
+    from circuitlab.transformer.embed import sinusoidal_table
+
+    base = TransformerConfig(n_layers=2, d_model=16, n_heads=2, d_head=8, d_vocab=50, n_ctx=20, seed=3)
+    plain, sin = Transformer(base), Transformer(base.replace(pos_init="sinusoidal", pos_init_range=0.5))
+    assert torch.allclose(sin.W_pos, 0.5 * sinusoidal_table(20, 16))
+    assert torch.equal(plain.W_E, sin.W_E) and torch.equal(plain.W_Q, sin.W_Q)
+    wide = Transformer(base.replace(pos_init_range=1.0))
+    assert 0.8 < float(wide.W_pos.detach().std()) < 1.2 and float(plain.W_pos.detach().std()) < 0.03
+
+
+@pytest.mark.parametrize("bad", [dict(pos_init="rotary"), dict(pos_init_range=0.0)], ids=["pos_init", "range"])
+def test_pos_init_settings_are_validated(bad: dict) -> None:
+    from circuitlab.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        TransformerConfig(**bad)
+
+
+def test_shortformer_pos_in_norm_feeds_query_and_key_ln_of_resid_plus_pos_and_value_ln_of_resid() -> None:
+    import torch.nn.functional as F
+
+    from circuitlab.transformer import Transformer
+
+    cfg = TransformerConfig(n_layers=1, d_model=16, n_heads=2, d_head=8, d_vocab=30, n_ctx=10, seed=1,
+                            pos_init_range=0.5, shortformer_pos_in_norm=True)
+    model = Transformer(cfg)
+    tokens = torch.randint(0, 30, (2, 10), generator=torch.Generator().manual_seed(0))
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith(("hook_q", "hook_v")))
+    attn, ln = model.blocks[0].attn, model.blocks[0].ln1
+    with torch.no_grad():
+        x = model.W_E[tokens]
+        x_qk = F.layer_norm(x + model.W_pos, (16,), ln.w, ln.b, 1e-5)
+        q = torch.einsum("bpd,hde->bphe", x_qk, attn.W_Q) + attn.b_Q
+        v = torch.einsum("bpd,hde->bphe", F.layer_norm(x, (16,), ln.w, ln.b, 1e-5), attn.W_V) + attn.b_V
+    assert torch.allclose(cache["blocks.0.attn.hook_q"], q, atol=1e-5)
+    assert torch.allclose(cache["blocks.0.attn.hook_v"], v, atol=1e-5)
+    plain = Transformer(cfg.replace(shortformer_pos_in_norm=False))
+    assert not torch.allclose(plain(tokens), model(tokens), atol=1e-4)
