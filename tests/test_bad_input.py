@@ -41,7 +41,7 @@ from circuitlab.errors import (
 )
 from circuitlab.nets import LSTM, MLP, RNN, Perceptron
 from circuitlab.training import TrainConfig, read_meta, restore_training_state
-from circuitlab.training import checkpoint as ckpt_mod
+from circuitlab.training import checkpoint_files as files_mod
 from circuitlab.transformer import Transformer, TransformerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,7 +161,7 @@ def full_disk_after_first_checkpoint(env: Env) -> Path:
     must not change); metrics.jsonl is a log, not part of the checkpoint, and is left out.
     """
     out = env.tmp / "fresh"
-    real = ckpt_mod._write_bytes
+    real = files_mod._write_bytes
 
     def write(f, data: bytes) -> None:
         if (out / "checkpoint.json").is_file():
@@ -172,7 +172,7 @@ def full_disk_after_first_checkpoint(env: Env) -> Path:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(f, data)
 
-    env.monkeypatch.setattr(ckpt_mod, "_write_bytes", write)
+    env.monkeypatch.setattr(files_mod, "_write_bytes", write)
     return out
 
 
@@ -180,7 +180,7 @@ def config_of_wrong_type(folder: Path) -> Path:
     """Set ``ln_eps`` to a string in checkpoint.json and re-seal its checksum (a crafted file)."""
     meta = read_meta(folder)
     meta["config"]["ln_eps"] = "1e-5"
-    (folder / "checkpoint.json").write_text(json.dumps(ckpt_mod._with_checksum(meta)))
+    (folder / "checkpoint.json").write_text(json.dumps(files_mod._with_checksum(meta)))
     return folder
 
 
@@ -189,7 +189,7 @@ def full_disk_save(env: Env) -> None:
         f.write(data[:7])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    env.monkeypatch.setattr(ckpt_mod, "_write_bytes", write)
+    env.monkeypatch.setattr(files_mod, "_write_bytes", write)
     cl.save(Transformer(TransformerConfig(**{**TINY, "seed": 1})), env.ckpt)
 
 

@@ -27,6 +27,7 @@ from circuitlab.training import (
     save_checkpoint,
 )
 from circuitlab.training import checkpoint as ckpt_mod
+from circuitlab.training import checkpoint_files as files_mod
 
 TOKENIZER = CharTokenizer.train(Corpus("t", (Document("a", "abcdefg hij\n"),)))
 
@@ -146,7 +147,7 @@ def test_full_disk_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypat
         f.write(data[: len(data) // 3])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ckpt_mod, "_write_bytes", full_disk)
+    monkeypatch.setattr(files_mod, "_write_bytes", full_disk)
     new, _ = trained(seed=1)
     with pytest.raises(CheckpointError, match="No space left on device.*previous checkpoint there is unchanged"):
         save_checkpoint(tmp_path, new, step=2)
@@ -210,7 +211,7 @@ def test_a_pickle_posing_as_safetensors_with_a_valid_checksum_is_not_executed(tm
     evil = _evil_bytes(marker)
     (tmp_path / "ck" / "model.safetensors").write_bytes(evil)
     meta = json.loads((tmp_path / "ck" / "checkpoint.json").read_text())
-    meta["files"]["model"]["sha256"] = ckpt_mod._sha256(evil)
+    meta["files"]["model"]["sha256"] = files_mod._sha256(evil)
     (tmp_path / "ck" / "checkpoint.json").write_text(json.dumps(ckpt_mod._with_checksum(meta)))
     with pytest.raises(CheckpointError, match="not a valid safetensors file"):
         cl.load(tmp_path / "ck")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 import traceback
@@ -63,6 +64,16 @@ class RunSummary:
         return 0 if self.all_passed else 1
 
 
+def _set_aside_checkpoints(out: Path) -> None:
+    """``--fresh``: move ``checkpoints/`` to ``checkpoints.previous/`` (replacing an older one), so
+    every claim retrains once and later claims reuse what earlier ones trained in this run."""
+    current, previous = out / "checkpoints", out / "checkpoints.previous"
+    if current.is_dir():
+        if previous.exists():
+            shutil.rmtree(previous)
+        current.rename(previous)
+
+
 def reproduce(
     out_dir: str | Path,
     profile: Profile = "quick",
@@ -87,6 +98,8 @@ def reproduce(
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS_NAME
     previous = {} if fresh else _reusable(path, profile)
+    if fresh:
+        _set_aside_checkpoints(out)
     sink = progress if progress is not None else ConsoleProgress()
     doc = {"claims": [], "machine": machine_info(device), "profile": profile,
            "started": _now(), "finished": None}  # fmt: skip
@@ -105,7 +118,8 @@ def reproduce(
             }
             record = {**records[claim.id], **wording, "reused": True}
         else:
-            ctx = RunContext(out, profile, device, seed, fresh, sink.update)
+            # fresh checkpoints were set aside above: claims in this run share what they train
+            ctx = RunContext(out, profile, device, seed, False, sink.update)
             record = run_claim(claim, ctx)
         records[claim.id] = record
         sink.finish(record)
