@@ -25,6 +25,8 @@ from circuitlab.data.tokenizer import Tokenizer, tokenizer_from_str
 from circuitlab.errors import CheckpointError, CircuitlabError, DataError
 from circuitlab.training.checkpoint_files import (
     CHECKPOINT_JSON,
+    FORMAT,
+    VERSION,
     _bad,
     _fsync_dir,
     _place,
