@@ -60,7 +60,7 @@ CLAIMS: tuple[Claim, ...] = (
       "For any new input, vanilla RNNs would completely modify the hidden state which would lead to "
       "“forgetting”. To prevent this amnesia, LSTM were modified with 3 gates- forget gate, input gate "
       "and output gate.",
-      "circuitlab.experiments.classic_memory:memory"),
+      "circuitlab.experiments.classic_memory:memory", "lags_lstm_holds"),
     C("vae", "A VAE generates from its latent space", "Variational Autoencoders",
       "VAEs are designed to generate new data points by sampling from the learned latent space "
       "distributions, whereas traditional autoencoders primarily focus on reconstructing the input "
@@ -87,14 +87,14 @@ CLAIMS: tuple[Claim, ...] = (
       "Due to the dimensionality difference in the residual stream and other model components leading "
       "to bottleneck activations, superposition occurs where each dimension is not a unique "
       "interpretable feature",
-      "circuitlab.experiments.superposition:superposition_pentagon"),
+      "circuitlab.experiments.superposition:superposition_pentagon", "sparse_represented"),
     C("superposition_sweep", "Sparser features, more of them stored", "Superposition",
       "(since important features like \"London\" are sparse) and it instead encodes a mix of features.",
-      "circuitlab.experiments.superposition:superposition_sweep"),
+      "circuitlab.experiments.superposition:superposition_sweep", "relu_max"),
     C("feature_dimensionality", "Feature dimensionality sticks at fractions", "Superposition",
       "The model thus finds a balance between trying to encode most features and being able to read "
       "them out easily.",
-      "circuitlab.experiments.superposition:feature_dimensionality_claim"),
+      "circuitlab.experiments.superposition:feature_dimensionality_claim", "fraction_near_sticky"),
     C("sae_recovers_features", "A sparse autoencoder undoes superposition", "Superposition",
       "each dimension is not a unique interpretable feature ... and it instead encodes a mix of features.",
       "circuitlab.experiments.superposition:sae_recovers_features"),
@@ -113,7 +113,7 @@ CLAIMS: tuple[Claim, ...] = (
       "One layer Transformers: They emulate bigram + skipgram statistics. There are two main circuits- "
       "QK(which computes relations between tokens) and OV (which computes how each token affects the "
       "output if attended to).",
-      "circuitlab.experiments.ngram_claims:one_layer_skip_trigrams"),
+      "circuitlab.experiments.ngram_claims:one_layer_skip_trigrams", "val_loss_one_layer"),
     C("two_layer_induction", "Two layers form induction heads by K-composition", "Reverse Engineering",
       "Two layer Transformers: At this stage, the composition of attention Heads across layers leads to "
       "formation of induction heads which are equivalent to a simple in-context learning algorithms. The "
