@@ -32,7 +32,7 @@ def test_quick_profile_on_the_reduced_set_passes_and_writes_a_valid_run(tmp_path
     doc = json.loads((out / "results.json").read_text())
     assert validate_results(doc) == []
     assert doc["profile"] == "quick"
-    assert [c["id"] for c in doc["claims"]] == REDUCED
+    assert sorted(c["id"] for c in doc["claims"]) == sorted(REDUCED)  # in the seed's order
     assert all(c["verdict"] == "pass" for c in doc["claims"])
     html = (out / "report.html").read_text()
     assert all(f'id="{c}"' in html or c in html for c in REDUCED)
