@@ -15,12 +15,10 @@ the same definition, so it should sit at float rounding).
 
 from __future__ import annotations
 
-import statistics
-import time
 import warnings
-from collections.abc import Callable
 
 import torch
+from timing import interleaved_medians
 
 from circuitlab.circuits import composition_scores, head_scores, repeated_random_tokens
 from circuitlab.transformer import Transformer, TransformerConfig
@@ -29,26 +27,6 @@ HEADLINE = dict(n_layers=2, d_model=256, n_heads=8, d_head=32, d_vocab=4096, n_c
                 positional="shortformer", normalization="layernorm")
 QUICK = dict(HEADLINE, d_model=32, n_heads=4, d_head=8, d_vocab=128, n_ctx=32)
 KINDS = {"previous_token": "previous_token_head", "duplicate": "duplicate_token_head", "induction": "induction_head"}
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
-
-def interleaved_medians(fns: dict[str, Callable[[], object]], reps: int, device: str) -> dict[str, float]:
-    """Median seconds per call of each function, timed in turn within every repetition (1 warm-up)."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(reps):
-        for name, fn in fns.items():
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def build(device: str, quick: bool):

@@ -15,14 +15,13 @@ A train step is forward, next-token cross-entropy, backward and an AdamW step.
 
 from __future__ import annotations
 
-import statistics
-import time
 import warnings
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from reference_models import BareTransformer
+from timing import interleaved_medians
 
 from circuitlab.transformer import Transformer, TransformerConfig
 
@@ -38,29 +37,6 @@ HEADLINE = dict(
     normalization="layernorm",
 )
 QUICK = dict(HEADLINE, d_model=32, n_heads=4, d_head=8, d_vocab=128, n_ctx=32)
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
-
-def interleaved_medians(
-    fns: dict[str, Callable[[], object]], reps: int, device: str, warmup: int = 1
-) -> dict[str, float]:
-    """Median seconds per call of each function, timing them in turn within every repetition."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(reps):
-        for name, fn in fns.items():
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def train_step(model: torch.nn.Module, tokens: torch.Tensor) -> Callable[[], None]:

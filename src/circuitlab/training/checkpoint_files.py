@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
 from circuitlab.errors import CheckpointError
@@ -80,7 +81,7 @@ def _with_checksum(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tensors(state: dict[str, Tensor]) -> bytes:
-    return safetensors.torch.save({k: v.detach().cpu().contiguous().clone() for k, v in state.items()})
+    return save_safetensors({k: v.detach().cpu().contiguous().clone() for k, v in state.items()})
 
 
 def _remove_unused(folder: Path, old: set[str], new: set[str]) -> None:
@@ -175,7 +176,7 @@ def _read_file(folder: Path, meta: dict[str, Any], role: str) -> bytes:
 def read_tensors(folder: Path, meta: dict[str, Any], role: str) -> dict[str, Tensor]:
     """The verified tensors of ``role`` ("model" or "optimizer"); never unpickles."""
     try:
-        return safetensors.torch.load(_read_file(folder, meta, role))
+        return load_safetensors(_read_file(folder, meta, role))
     except CheckpointError:
         raise
     except Exception as err:  # safetensors' own parse errors, reworded with the path
