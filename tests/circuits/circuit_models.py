@@ -96,3 +96,8 @@ def induction_model(n_ctx: int = 24, d_vocab: int = 12, c: float = 60.0, logit_s
         a1.W_O[0, :V, out] = eye_v
         model.unembed.W_U[out, :] = logit_scale * eye_v
     return model.eval()
+
+
+def close(x, y, tol=1e-5):
+    """assert_close with one absolute and relative tolerance."""
+    torch.testing.assert_close(x, y, rtol=tol, atol=tol)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from circuit_models import tiny, tokens_for
+from circuit_models import close, tiny, tokens_for
 
 from circuitlab.circuits import (
     accumulated_resid,
@@ -21,10 +21,6 @@ CONFIGS = {
     "mlp-none-sinusoidal": dict(attn_only=False, d_mlp=8, positional="sinusoidal", normalization="none"),
     "attn-only-none-nopos": dict(positional="none", normalization="none"),
 }
-
-
-def close(x, y, tol=1e-5):
-    torch.testing.assert_close(x, y, rtol=tol, atol=tol)
 
 
 def run(model, with_result: bool = False):

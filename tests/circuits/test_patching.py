@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from circuit_models import induction_model, tiny, tokens_for
+from circuit_models import close, induction_model, tiny, tokens_for
 
 from circuitlab.circuits import (
     ablate_heads,
@@ -17,10 +17,6 @@ from circuitlab.circuits import (
     repeated_random_tokens,
 )
 from circuitlab.errors import ConfigError, ShapeError
-
-
-def close(x, y, tol=1e-5):
-    torch.testing.assert_close(x, y, rtol=tol, atol=tol)
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from circuit_models import tiny, tokens_for
+from circuit_models import close, tiny, tokens_for
 
 from circuitlab.circuits import (
     FactoredMatrix,
@@ -17,10 +17,6 @@ from circuitlab.circuits import (
     virtual_weights,
 )
 from circuitlab.errors import ConfigError
-
-
-def close(x, y, tol=1e-5):
-    torch.testing.assert_close(x, y, rtol=tol, atol=tol)
 
 
 @torch.no_grad()

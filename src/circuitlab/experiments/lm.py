@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from circuitlab.data import (
     TokenizedCorpus,
     Tokenizer,
@@ -111,10 +109,3 @@ class _ProgressCallback:
             self.ctx.report(
                 state.step / self.steps, f"{self.name}: step {state.step}/{self.steps} loss {state.loss:.3f}"
             )
-
-
-@torch.no_grad()
-def mean_loss(model: Transformer, batches: WindowBatches, n: int) -> float:
-    """Mean next-token loss over ``n`` batches (``batches(0) .. batches(n-1)``)."""
-    model.eval()
-    return sum(float(next_token_loss(model, batches(i))) for i in range(n)) / n

@@ -7,8 +7,11 @@ OV circuits, and copying heads (positive eigenvalues of W_E W_OV W_U).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from circuitlab.circuits import copying_scores
 from circuitlab.circuits.ngrams import (
@@ -20,7 +23,7 @@ from circuitlab.circuits.ngrams import (
 )
 from circuitlab.data import WindowBatches
 from circuitlab.experiments.base import ClaimResult, RunContext, timed, verdict
-from circuitlab.experiments.lm import corpus_data, mean_loss, train_lm
+from circuitlab.experiments.lm import corpus_data, train_lm
 from circuitlab.training import TrainConfig
 from circuitlab.transformer import TransformerConfig
 
@@ -104,21 +107,31 @@ def zero_layer_bigram(ctx: RunContext) -> ClaimResult:
     )
 
 
-def _gain_by_repetition(zero, one, batches: WindowBatches, n: int) -> tuple[float, float, float]:
-    """Mean loss drop (0-layer minus 1-layer) on targets seen earlier in the window vs not."""
-    rep, other = [], []
-    with torch.no_grad():
-        for i in range(n):
-            b = batches(i)
-            l0 = torch.nn.functional.cross_entropy(
-                zero(b.inputs).transpose(1, 2), b.targets, reduction="none"
-            )
-            l1 = torch.nn.functional.cross_entropy(one(b.inputs).transpose(1, 2), b.targets, reduction="none")
-            seen = (b.inputs[:, None, :] == b.targets[:, :, None]).tril().any(-1)  # target in inputs[:p+1]
-            rep.append((l0 - l1)[seen])
-            other.append((l0 - l1)[~seen])
-    rep_t, other_t = torch.cat(rep), torch.cat(other)
-    return float(rep_t.mean()), float(other_t.mean()), float(len(rep_t) / (len(rep_t) + len(other_t)))
+@dataclass(frozen=True)
+class LossSplit:
+    """Validation losses of the 0- and 1-layer models, and where the 1-layer model gains:
+    on targets that already appeared in the window (copying) vs the others."""
+
+    loss_zero: float
+    loss_one: float
+    gain_seen: float
+    gain_other: float
+    fraction_seen: float
+
+
+@torch.no_grad()
+def _loss_split(zero, one, batches: WindowBatches, n: int) -> LossSplit:
+    """One pass of both models over ``n`` validation batches, per-token losses split by repetition."""
+    l0s, l1s, seens = [], [], []
+    for i in range(n):
+        b = batches(i)
+        l0s.append(F.cross_entropy(zero(b.inputs).transpose(1, 2), b.targets, reduction="none"))
+        l1s.append(F.cross_entropy(one(b.inputs).transpose(1, 2), b.targets, reduction="none"))
+        seens.append((b.inputs[:, None, :] == b.targets[:, :, None]).tril().any(-1))  # target in inputs[:p+1]
+    l0, l1, seen = torch.cat(l0s), torch.cat(l1s), torch.cat(seens)
+    gain = l0 - l1
+    return LossSplit(float(l0.mean()), float(l1.mean()), float(gain[seen].mean()), float(gain[~seen].mean()),
+                     float(seen.float().mean()))
 
 
 def one_layer_skip_trigrams(ctx: RunContext) -> ClaimResult:
@@ -129,21 +142,20 @@ def one_layer_skip_trigrams(ctx: RunContext) -> ClaimResult:
         lm = train_lm(ctx, "one_layer", one_layer_config(ctx.seed), _train_cfg(ctx, 400), data)
         one = lm.model.cpu()
         val = WindowBatches(data.tokens.val, 16, N_CTX, seed=ctx.seed, stream=2)
-        loss0, loss1 = mean_loss(zero, val, 8), mean_loss(one, val, 8)
-        gain_rep, gain_other, frac_rep = _gain_by_repetition(zero, one, val, 8)
+        split = _loss_split(zero, one, val, 8)
         copying = copying_scores(one)[0]
         rows, found = _trigram_rows(one, copying, data)
     n_pos = int((copying > 0).sum())
-    ok = loss1 < loss0 and gain_rep > gain_other and n_pos > one.cfg.n_heads // 2 and found >= 3
+    ok = split.loss_one < split.loss_zero and split.gain_seen > split.gain_other and n_pos > one.cfg.n_heads // 2 and found >= 3
     return ClaimResult(
         id="one_layer_skip_trigrams",
         seed=SEED_ONE,
         measured={
-            "val_loss_zero_layer": loss0,
-            "val_loss_one_layer": loss1,
-            "loss_gain_on_tokens_seen_earlier": gain_rep,
-            "loss_gain_on_other_tokens": gain_other,
-            "fraction_of_targets_seen_earlier": frac_rep,
+            "val_loss_zero_layer": split.loss_zero,
+            "val_loss_one_layer": split.loss_one,
+            "loss_gain_on_tokens_seen_earlier": split.gain_seen,
+            "loss_gain_on_other_tokens": split.gain_other,
+            "fraction_of_targets_seen_earlier": split.fraction_seen,
             "heads_with_positive_copying_score": n_pos,
             "n_heads": one.cfg.n_heads,
             "copying_scores": [round(float(c), 3) for c in copying],
