@@ -8,7 +8,7 @@ import torch
 import circuitlab as cl
 from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.nets import LSTM
-from circuitlab.nets.bptt import LSTMRecurrence
+from circuitlab.nets.bptt import LSTMRecurrence, oifg_rows
 
 SHAPES = [
     dict(batch=3, pos=6, d_in=5, d_hidden=7, num_layers=1, batch_first=True),
@@ -51,13 +51,26 @@ def test_lstm_without_bias_matches_torch() -> None:
     torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=1e-5, rtol=1e-5)
 
 
-def test_fused_recurrence_passes_gradcheck() -> None:
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_fused_recurrence_passes_gradcheck(bias: bool) -> None:
     g = torch.Generator().manual_seed(0)
-    args = [
-        torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True)
-        for s in [(4, 2, 12), (2, 3), (2, 3), (12, 3)]
-    ]
+    shapes = [(4, 2, 5), (2, 3), (2, 3), (12, 5), (12, 3), (12,)]  # x [T, B, d_in], h0, c0, W_ih, W_hh, b
+    args = [torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True) for s in shapes]
+    if not bias:
+        args[-1] = None
     assert torch.autograd.gradcheck(LSTMRecurrence.apply, args)
+
+
+def test_fused_recurrence_equals_the_step_by_step_loop_with_gates_reordered() -> None:
+    torch.manual_seed(0)
+    layer = LSTM(5, 6).layers[0]
+    x, h, c = torch.randn(7, 3, 5), torch.randn(3, 6), torch.randn(3, 6)
+    hs_loop, cs_loop = layer.loop(layer.input_projection(x), h, c)
+    W_ih, W_hh, b = (oifg_rows(w) for w in (layer.W_ih, layer.W_hh, layer.b_ih + layer.b_hh))
+    hs, cs = LSTMRecurrence.apply(x, h, c, W_ih, W_hh, b)
+    torch.testing.assert_close(hs, hs_loop, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(cs, cs_loop, atol=1e-6, rtol=1e-5)
+    assert hs.is_contiguous() and cs.is_contiguous()
 
 
 def test_run_with_cache_shows_every_gate_and_the_cell_state() -> None:
@@ -102,3 +115,14 @@ def test_bad_input_raises_shape_error_naming_shapes(x, state, match) -> None:
 def test_from_torch_refuses_projections() -> None:
     with pytest.raises(ConfigError, match="proj_size"):
         LSTM.from_torch(torch.nn.LSTM(3, 4, proj_size=2))
+
+
+def test_frozen_weights_still_give_the_input_gradient_of_torch() -> None:
+    ref, ours, x = _pair(SHAPES[3])
+    for model in (ref, ours):
+        model.requires_grad_(False)
+    x_ref, x_ours = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ref(x_ref)[0].pow(2).sum().backward()
+    ours(x_ours)[0].pow(2).sum().backward()
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, atol=1e-5, rtol=1e-5)
+    assert all(p.grad is None for p in ours.parameters())

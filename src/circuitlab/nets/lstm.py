@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from circuitlab.errors import ShapeError
 from circuitlab.hooks import HookPoint
-from circuitlab.nets.bptt import LSTMRecurrence
+from circuitlab.nets.bptt import LSTMRecurrence, oifg_rows
 from circuitlab.nets.rnn import RecurrentLayer, RecurrentNet
 
 GATES = ("i", "f", "g", "o")
@@ -49,11 +49,11 @@ class LSTMLayer(RecurrentLayer):
     def forward(self, x: Float[Tensor, "pos batch d_in"], h: Tensor, c: Tensor):
         """Time-major ``x`` -> (``out: [pos, batch, d_hidden]``, ``h_n``, ``c_n``). Runs the fused
         BPTT recurrence unless a gate hook is attached, which needs the step-by-step loop."""
-        xW = self.input_projection(x)
         if any(getattr(self, f"hook_{name}").active for name in GATES):
-            hs, cs = self.loop(xW, h, c)
+            hs, cs = self.loop(self.input_projection(x), h, c)
         else:
-            hs, cs = LSTMRecurrence.apply(xW, h, c, self.W_hh)
+            b = None if self.b_ih is None else oifg_rows(self.b_ih + self.b_hh)
+            hs, cs = LSTMRecurrence.apply(x, h, c, oifg_rows(self.W_ih), oifg_rows(self.W_hh), b)
         cs = self.fire(self.hook_c, cs)
         out = self.fire(self.hook_h, hs)
         return out, out[-1], cs[-1]
