@@ -16,8 +16,10 @@ Rows (ours and ref alternate within every repetition; medians of wall time):
                             forward's peak plus the size of that activation         goal <= 1.0
 Each timing row also carries the medians of process CPU time (``ours_cpu_s``, ``ref_cpu_s``,
 ``cpu_ratio``): on a machine shared with other jobs they are steadier than wall time. On CPU the
-peak memory of each mode is measured in a fresh subprocess from the kernel's high-water mark
-(VmHWM, reset through /proc/self/clear_refs); on CUDA from ``torch.cuda.max_memory_allocated``.
+peak memory of each mode is measured in fresh subprocesses from the kernel's high-water mark
+(VmHWM, reset through /proc/self/clear_refs), the median of ``MEMORY_RUNS`` processes (glibc's
+heap makes a plain forward's peak vary by ~15% between processes); on CUDA from
+``torch.cuda.max_memory_allocated``.
 """
 
 from __future__ import annotations
@@ -174,11 +176,18 @@ def _peak_cuda(cfg: TransformerConfig, batch: int, hook: str | None, device: str
     return {"peak_bytes": torch.cuda.max_memory_allocated(device) - base, "act_bytes": act_bytes}
 
 
-def _memory_rows(cfg: TransformerConfig, batch: int, device: str) -> list[dict]:
+MEMORY_RUNS = 3  # fresh processes per measurement on CPU; the allocator's peak varies run to run
+
+
+def _memory_rows(cfg: TransformerConfig, batch: int, device: str, runs: int = MEMORY_RUNS) -> list[dict]:
     def peak(hook: str | None) -> dict:
-        return (
-            _peak_cuda(cfg, batch, hook, device) if device.startswith("cuda") else _peak_cpu(cfg, batch, hook)
-        )
+        if device.startswith("cuda"):
+            return _peak_cuda(cfg, batch, hook, device)
+        runs_ = [_peak_cpu(cfg, batch, hook) for _ in range(runs)]
+        return {
+            "peak_bytes": statistics.median(r["peak_bytes"] for r in runs_),
+            "act_bytes": runs_[0]["act_bytes"],
+        }
 
     plain = peak(None)["peak_bytes"]
     rows = []
@@ -208,7 +217,7 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     for positional in ("shortformer",) if quick else ("shortformer", "learned"):
         cfg = TransformerConfig(**shape, positional=positional)
         rows += _timings(cfg, batch, reps, device, positional)
-    rows += _memory_rows(TransformerConfig(**shape), batch, device)
+    rows += _memory_rows(TransformerConfig(**shape), batch, device, runs=1 if quick else MEMORY_RUNS)
     return rows
 
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from circuitlab.errors import HookNameError
-from circuitlab.hooks import ActivationCache, HookedModule, HookPoint
+from circuitlab.hooks import ActivationCache, HookedModule, HookPoint, ReadsOnly
 
 
 class TwoLayer(HookedModule):
@@ -149,3 +149,28 @@ def test_short_names_index_the_cache() -> None:
     assert cache["embed"] is cache["hook_embed"]
     with pytest.raises(KeyError, match="names_filter"):
         cache["pattern", 1]
+
+
+def test_a_reads_only_hook_cannot_replace_the_activation(model: TwoLayer) -> None:
+    x = torch.randn(2, 4)
+    seen = []
+
+    def replace(act: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        seen.append(act)
+        return torch.zeros_like(act)
+
+    with model.hooks(fwd_hooks=[("hook_post", ReadsOnly(replace))]):
+        out = model(x)
+        assert not model.hook_post.edits and model.hook_post.active
+    torch.testing.assert_close(out, model(x))
+    assert len(seen) == 1
+
+
+def test_edits_is_true_for_plain_and_backward_hooks(model: TwoLayer) -> None:
+    with model.hooks(fwd_hooks=[("hook_pre", lambda a, h: None)]):
+        assert model.hook_pre.edits
+    with model.hooks(bwd_hooks=[("hook_pre", lambda g, h: None)]):
+        assert model.hook_pre.edits
+    with model.hooks(fwd_hooks=[("hook_pre", ReadsOnly(lambda a, h: None))]):
+        assert not model.hook_pre.edits
+    assert not model.hook_pre.edits and not model.hook_pre.active

@@ -129,3 +129,37 @@ def test_zero_ablating_one_head_removes_exactly_its_contribution(hook: str) -> N
         atol=1e-6,
         rtol=1e-5,
     )
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+def test_caching_the_pattern_alone_equals_caching_it_with_the_scores(grad: bool) -> None:
+    model = tiny_model(n_layers=2)
+    toks = tokens()
+    with torch.set_grad_enabled(grad):
+        _, alone = model.run_with_cache(toks, names_filter=lambda n: n.endswith("hook_pattern"))
+        _, both = model.run_with_cache(toks, names_filter=lambda n: n.endswith(("hook_pattern", "scores")))
+    for layer in range(2):
+        pattern = alone["pattern", layer]
+        torch.testing.assert_close(pattern, both["pattern", layer])
+        torch.testing.assert_close(pattern, torch.softmax(both["attn_scores", layer], dim=-1))
+        scores = both["attn_scores", layer]
+        above = torch.ones(scores.shape[-2:], dtype=torch.bool).triu(1)
+        assert (scores[..., above] == float("-inf")).all() and scores[..., ~above].isfinite().all()
+
+
+def test_gradients_flow_through_a_hooked_pattern() -> None:
+    model = tiny_model(n_layers=1)
+    model.run_with_hooks(
+        tokens(), fwd_hooks=[("blocks.0.attn.hook_pattern", lambda p, h: p * 1.0)]
+    ).sum().backward()
+    assert model.blocks[0].attn.W_Q.grad is not None and model.blocks[0].attn.W_Q.grad.abs().sum() > 0
+
+
+def test_a_cached_hook_result_sums_to_the_attention_output() -> None:
+    model = tiny_model(n_layers=2)
+    _, cache = model.run_with_cache(
+        tokens(), names_filter=lambda n: n.endswith(("hook_result", "hook_attn_out"))
+    )
+    for layer in range(2):
+        total = cache["result", layer].sum(-2) + model.blocks[layer].attn.b_O
+        torch.testing.assert_close(total, cache["attn_out", layer], atol=1e-5, rtol=1e-5)

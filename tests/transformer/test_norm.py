@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from circuitlab.hooks import ReadsOnly
 from circuitlab.transformer.norm import LayerNorm, NoNorm
 
 
@@ -64,3 +65,23 @@ def test_editing_the_scale_takes_effect(ln: LayerNorm, x) -> None:
 
 def test_no_norm_is_the_identity(x) -> None:
     assert NoNorm()(x) is x
+
+
+def test_a_read_only_scale_hook_sees_the_fused_kernels_scale_equal_to_the_formula(ln: LayerNorm, x) -> None:
+    seen = {}
+    ln.hook_scale.fwd_fns.append(ReadsOnly(lambda a, h: seen.__setitem__("scale", a)))
+    ln.hook_normalized.fwd_fns.append(ReadsOnly(lambda a, h: seen.__setitem__("normalized", a)))
+    assert not ln.hook_scale.edits
+    out = ln(x)
+    var = x.var(-1, unbiased=False, keepdim=True)
+    torch.testing.assert_close(seen["scale"], (var + ln.eps).sqrt(), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(seen["normalized"], (x - x.mean(-1, keepdim=True)) / (var + ln.eps).sqrt())
+    torch.testing.assert_close(out, ln.explicit(x), atol=1e-6, rtol=1e-5)
+
+
+def test_a_backward_hook_on_the_scale_gets_the_explicit_path_and_its_gradient(ln: LayerNorm, x) -> None:
+    grads = []
+    ln.hook_scale.bwd_fns.append(lambda g, h: grads.append(g))
+    assert ln.hook_scale.edits
+    ln(x.clone().requires_grad_()).sum().backward()
+    assert len(grads) == 1 and grads[0].shape == (2, 5, 1)

@@ -10,6 +10,23 @@ from torch import Tensor, nn
 HookFn = Callable[[Tensor, "HookPoint"], Tensor | None]
 
 
+class ReadsOnly:
+    """A forward hook that promises to only read its activation (``run_with_cache`` uses these).
+
+    A model may then compute that activation by a fused kernel whose intermediate results a
+    hook could not edit (a LayerNorm's scale, the per-head results), which is faster and gives
+    the same numbers. Wrap your own hook as ``ReadsOnly(fn)``; whatever ``fn`` returns is dropped.
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: HookFn) -> None:
+        self.fn = fn
+
+    def __call__(self, x: Tensor, hook: HookPoint) -> None:
+        self.fn(x, hook)
+
+
 class HookPoint(nn.Module):
     """Identity module at a named activation.
 
@@ -30,6 +47,12 @@ class HookPoint(nn.Module):
     def active(self) -> bool:
         """True when a forward or backward hook is attached."""
         return bool(self.fwd_fns or self.bwd_fns)
+
+    @property
+    def edits(self) -> bool:
+        """True when a hook may change the activation or needs it in the autograd graph: a
+        backward hook, or a forward hook not wrapped in ``ReadsOnly``."""
+        return bool(self.bwd_fns) or not all(isinstance(fn, ReadsOnly) for fn in self.fwd_fns)
 
     def __call__(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         if not (self.fwd_fns or self.bwd_fns):

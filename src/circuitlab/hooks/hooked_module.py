@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from circuitlab.errors import HookNameError
 from circuitlab.hooks.cache import ActivationCache
-from circuitlab.hooks.hook_point import HookFn, HookPoint
+from circuitlab.hooks.hook_point import HookFn, HookPoint, ReadsOnly
 
 NameSelector = str | Sequence[str] | Callable[[str], bool] | None
 HookSpec = tuple[str | Callable[[str], bool], HookFn]
@@ -124,6 +124,7 @@ class HookedModule(nn.Module):
             store[hook.name] = act
 
         names = self._select(names_filter, self.hook_dict)
+        save = ReadsOnly(save)
         with self.hooks([(name, save) for name in names]):
             out = self(*args, **kwargs)
         cache = ActivationCache(store, model=self)

@@ -74,7 +74,10 @@ class Attention(nn.Module):
             ).transpose(1, 2)
         z = self.hook_z(z)
         if self.hook_result.active:
-            return self.hook_result(self.head_results(z)).sum(-2) + self.b_O
+            result = self.hook_result(self.head_results(z))
+            if self.hook_result.edits:  # the heads' (possibly edited) writes, summed
+                return result.sum(-2) + self.b_O
+        # sum_h z^h W_O^h + b_O as one matmul over the concatenated heads
         return affine(z.reshape(*z.shape[:2], -1), self.W_O.reshape(-1, self.W_O.shape[-1]), self.b_O)
 
     def qkv(self, x_q: Tensor, x_k: Tensor, x_v: Tensor, qk_pos: Tensor | None) -> tuple[HeadVecs, ...]:
@@ -109,9 +112,14 @@ class Attention(nn.Module):
     def explicit_z(self, q: HeadVecs, k: HeadVecs, v: HeadVecs) -> HeadVecs:
         """z = softmax(q k^T / sqrt(d_head) + mask) v with the scores and pattern hooked.
 
-        The scores are a temporary: unless a hook keeps them they are freed once the softmax has
-        read them, so only one [batch, n_heads, pos, pos] tensor is alive per layer."""
-        pattern = self.hook_pattern(torch.softmax(self.attn_scores(q, k), dim=-1))
+        Unless a hook sees the scores (and may keep them) or autograd needs them, the softmax
+        overwrites them in place: one [batch, n_heads, pos, pos] buffer per layer, not two."""
+        scores = self.attn_scores(q, k)
+        if self.hook_attn_scores.active or (scores.requires_grad and torch.is_grad_enabled()):
+            pattern = torch.softmax(scores, dim=-1)
+        else:
+            pattern = torch.softmax(scores, dim=-1, out=scores)
+        pattern = self.hook_pattern(pattern)
         return torch.matmul(pattern, v.transpose(1, 2)).transpose(1, 2)
 
     def attn_scores(self, q: HeadVecs, k: HeadVecs) -> Float[Tensor, "batch n_heads pos pos"]:

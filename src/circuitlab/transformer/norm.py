@@ -33,9 +33,16 @@ class LayerNorm(nn.Module):
         return torch.addcmul(self.b, self.hook_normalized(self.normalize(x)), self.w)
 
     def normalize(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        """x_hat, from the fused kernel unless ``hook_scale`` must see (or edit) the scale."""
-        if self.hook_scale.active:
+        """x_hat, from the fused kernel unless a hook on ``hook_scale`` may edit the scale.
+
+        A hook that only reads the scale (``run_with_cache``) gets it from the same kernel, which
+        returns 1 / sqrt(sigma^2 + eps) beside x_hat."""
+        if self.hook_scale.edits:
             return self.explicit_normalize(x)
+        if self.hook_scale.active:
+            x_hat, _, rstd = torch.native_layer_norm(x, self.w.shape, None, None, self.eps)
+            self.hook_scale(rstd.reciprocal())
+            return x_hat
         return F.layer_norm(x, self.w.shape, None, None, self.eps)
 
     def explicit_normalize(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
