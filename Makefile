@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,interop]'
 	@touch $(STAMP)
 
-test: install
+test: lint
 	$(BIN)/python -m pytest -n $(JOBS) -q $(ARGS)
 
 test-fast: install

@@ -23,10 +23,23 @@ from timing import interleaved_medians
 from circuitlab.circuits import composition_scores, head_scores, repeated_random_tokens
 from circuitlab.transformer import Transformer, TransformerConfig
 
-HEADLINE = dict(n_layers=2, d_model=256, n_heads=8, d_head=32, d_vocab=4096, n_ctx=256, attn_only=True,
-                positional="shortformer", normalization="layernorm")
+HEADLINE = dict(
+    n_layers=2,
+    d_model=256,
+    n_heads=8,
+    d_head=32,
+    d_vocab=4096,
+    n_ctx=256,
+    attn_only=True,
+    positional="shortformer",
+    normalization="layernorm",
+)
 QUICK = dict(HEADLINE, d_model=32, n_heads=4, d_head=8, d_vocab=128, n_ctx=32)
-KINDS = {"previous_token": "previous_token_head", "duplicate": "duplicate_token_head", "induction": "induction_head"}
+KINDS = {
+    "previous_token": "previous_token_head",
+    "duplicate": "duplicate_token_head",
+    "induction": "induction_head",
+}
 
 
 def build(device: str, quick: bool):
@@ -45,9 +58,18 @@ def build(device: str, quick: bool):
 
 def _row(name: str, ours_s: float, ref_s: float, max_abs_diff: float, shape: str, reps: int) -> dict:
     ratio = ref_s / ours_s
-    return {"name": name, "ours_s": round(ours_s, 6), "ref_s": round(ref_s, 6), "ratio": round(ratio, 3),
-            "ratio_is": "TL time / our time", "goal": ">= 1", "met": bool(ratio >= 1),
-            "max_abs_diff": max_abs_diff, "shape": shape, "reps": reps}
+    return {
+        "name": name,
+        "ours_s": round(ours_s, 6),
+        "ref_s": round(ref_s, 6),
+        "ratio": round(ratio, 3),
+        "ratio_is": "TL time / our time",
+        "goal": ">= 1",
+        "met": bool(ratio >= 1),
+        "max_abs_diff": max_abs_diff,
+        "shape": shape,
+        "reps": reps,
+    }
 
 
 def run(device: str, quick: bool) -> list[dict]:
@@ -74,10 +96,14 @@ def run(device: str, quick: bool) -> list[dict]:
         comp = interleaved_medians({"ours": ours_comp, "tl": tl_comp}, reps, device)
         heads = interleaved_medians({"ours": ours_heads, "tl": tl_heads}, reps, device)
         comp_diff = max((a - b).abs().max().item() for a, b in zip(ours_comp(), tl_comp(), strict=True))
-        head_diff = max((a.cpu() - b.float().cpu()).abs().max().item()
-                        for a, b in zip(ours_heads(), tl_heads(), strict=True))
-    shape = (f"{cfg.n_layers}L d_model {cfg.d_model} {cfg.n_heads}x{cfg.d_head} vocab {cfg.d_vocab}; "
-             f"tokens {tokens.shape[0]}x{tokens.shape[1]}")
+        head_diff = max(
+            (a.cpu() - b.float().cpu()).abs().max().item()
+            for a, b in zip(ours_heads(), tl_heads(), strict=True)
+        )
+    shape = (
+        f"{cfg.n_layers}L d_model {cfg.d_model} {cfg.n_heads}x{cfg.d_head} vocab {cfg.d_vocab}; "
+        f"tokens {tokens.shape[0]}x{tokens.shape[1]}"
+    )
     return [
         _row("composition_scores_speedup_vs_tl", comp["ours"], comp["tl"], comp_diff, shape, reps),
         _row("head_scores_speedup_vs_tl", heads["ours"], heads["tl"], head_diff, shape, reps),

@@ -29,18 +29,47 @@ def run(device: str, quick: bool) -> list[dict]:
         trained = train_induction(RunContext(out_dir=Path(tmp), device=device, fresh=True), recipe)
     first = next((p for p in trained.history if p.induction >= INDUCTION_THRESHOLD), None)
     best = max(trained.history, key=lambda p: p.induction)
-    common = {"recipe": recipe.describe(), "threads": torch.get_num_threads(),
-              "tokens_per_s": round(trained.tokens_per_s), "best_induction": best.induction,
-              "best_at_tokens": best.tokens, "train_seconds": round(trained.train_seconds, 1)}
+    common = {
+        "recipe": recipe.describe(),
+        "threads": torch.get_num_threads(),
+        "tokens_per_s": round(trained.tokens_per_s),
+        "best_induction": best.induction,
+        "best_at_tokens": best.tokens,
+        "train_seconds": round(trained.train_seconds, 1),
+    }
     if quick:
-        return [{"name": "induction_smoke_train_seconds", "seconds": round(trained.train_seconds, 2),
-                 "goal": None, "met": None, **common}]
+        return [
+            {
+                "name": "induction_smoke_train_seconds",
+                "seconds": round(trained.train_seconds, 2),
+                "goal": None,
+                "met": None,
+                **common,
+            }
+        ]
     if first is None:
-        return [{"name": "time_to_induction", "seconds": None, "goal": f"<= {GOAL_S:.0f} s", "met": False,
-                 "note": f"never reached {INDUCTION_THRESHOLD} in {trained.tokens_seen} tokens", **common}]
-    return [{"name": "time_to_induction", "seconds": first.seconds, "goal": f"<= {GOAL_S:.0f} s",
-             "met": bool(first.seconds <= GOAL_S), "tokens": first.tokens, "step": first.step,
-             "induction": first.induction, **common}]
+        return [
+            {
+                "name": "time_to_induction",
+                "seconds": None,
+                "goal": f"<= {GOAL_S:.0f} s",
+                "met": False,
+                "note": f"never reached {INDUCTION_THRESHOLD} in {trained.tokens_seen} tokens",
+                **common,
+            }
+        ]
+    return [
+        {
+            "name": "time_to_induction",
+            "seconds": first.seconds,
+            "goal": f"<= {GOAL_S:.0f} s",
+            "met": bool(first.seconds <= GOAL_S),
+            "tokens": first.tokens,
+            "step": first.step,
+            "induction": first.induction,
+            **common,
+        }
+    ]
 
 
 if __name__ == "__main__":

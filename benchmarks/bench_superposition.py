@@ -20,8 +20,14 @@ GOAL_SECONDS = 60.0
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     steps = FULL_STEPS // 10 if quick else FULL_STEPS
     goal = GOAL_SECONDS * steps / FULL_STEPS
-    model = ToyModel(5, 2, 10, geometric_importance(5, 0.9), sparsity_sweep(10, 0.05),
-                     generator=torch.Generator().manual_seed(0)).to(device)
+    model = ToyModel(
+        5,
+        2,
+        10,
+        geometric_importance(5, 0.9),
+        sparsity_sweep(10, 0.05),
+        generator=torch.Generator().manual_seed(0),
+    ).to(device)
     train_toy_model(model, steps=10, batch=1024, seed=0)  # warm-up: allocator, kernels
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -30,12 +36,14 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return [{
-        "name": f"toy model sparsity sweep 5->2, 10 instances, {steps} steps, batch 1024 ({device})",
-        "seconds": round(seconds, 3),
-        "goal": goal,
-        "met": seconds < goal,
-    }]
+    return [
+        {
+            "name": f"toy model sparsity sweep 5->2, 10 instances, {steps} steps, batch 1024 ({device})",
+            "seconds": round(seconds, 3),
+            "goal": goal,
+            "met": seconds < goal,
+        }
+    ]
 
 
 if __name__ == "__main__":

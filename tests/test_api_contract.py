@@ -31,8 +31,17 @@ def test_classic_nets_contract() -> None:
 
 
 def test_transformer_and_circuits_contract(tmp_path: Path) -> None:
-    cfg = cl.TransformerConfig(n_layers=2, d_model=32, n_heads=4, d_head=8, d_vocab=64, n_ctx=32,
-                               attn_only=True, positional="shortformer", normalization="layernorm")
+    cfg = cl.TransformerConfig(
+        n_layers=2,
+        d_model=32,
+        n_heads=4,
+        d_head=8,
+        d_vocab=64,
+        n_ctx=32,
+        attn_only=True,
+        positional="shortformer",
+        normalization="layernorm",
+    )
     model = cl.Transformer(cfg)
     tokens = torch.randint(0, 64, (2, 32))
     logits = model(tokens)
@@ -53,14 +62,18 @@ def test_transformer_and_circuits_contract(tmp_path: Path) -> None:
 
 
 def test_superposition_contract() -> None:
-    toy = cl.superposition.ToyModel(5, 2, 10, torch.tensor([0.9**i for i in range(5)]), torch.linspace(1, 0.05, 10))
+    toy = cl.superposition.ToyModel(
+        5, 2, 10, torch.tensor([0.9**i for i in range(5)]), torch.linspace(1, 0.05, 10)
+    )
     assert cl.superposition.feature_dimensionality(toy.W).shape == (10, 5)
 
 
 @pytest.mark.interop
 def test_interop_contract() -> None:
     pytest.importorskip("transformer_lens")
-    model = cl.Transformer(cl.TransformerConfig(n_layers=1, d_model=16, n_heads=2, d_head=8, d_vocab=20, n_ctx=8))
+    model = cl.Transformer(
+        cl.TransformerConfig(n_layers=1, d_model=16, n_heads=2, d_head=8, d_vocab=20, n_ctx=8)
+    )
     back = cl.interop.from_transformer_lens(cl.interop.to_transformer_lens(model))
     tokens = torch.randint(0, 20, (2, 8))
     torch.testing.assert_close(back(tokens), model(tokens))

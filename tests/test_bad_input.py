@@ -46,9 +46,33 @@ from circuitlab.transformer import Transformer, TransformerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(n_layers=1, d_model=8, n_heads=2, d_head=4, d_vocab=11, n_ctx=6)
-TRAIN = ["--tokenizer", "char", "--n-layers", "1", "--d-model", "8", "--n-heads", "2", "--d-head", "4",
-         "--n-ctx", "8", "--steps", "2", "--batch-size", "2", "--eval-every", "0", "--eval-batches", "1",
-         "--checkpoint-every", "0", "--seed", "0", "--no-progress"]
+TRAIN = [
+    "--tokenizer",
+    "char",
+    "--n-layers",
+    "1",
+    "--d-model",
+    "8",
+    "--n-heads",
+    "2",
+    "--d-head",
+    "4",
+    "--n-ctx",
+    "8",
+    "--steps",
+    "2",
+    "--batch-size",
+    "2",
+    "--eval-every",
+    "0",
+    "--eval-batches",
+    "1",
+    "--checkpoint-every",
+    "0",
+    "--seed",
+    "0",
+    "--no-progress",
+]
 WORDS = "def class return import self for in if else while lambda yield print pass".split()
 
 
@@ -63,8 +87,17 @@ def saved(tmp_path_factory) -> Path:
     """A trained run (``circuitlab train transformer``) and a ``cl.save`` checkpoint, made once."""
     root = tmp_path_factory.mktemp("bad-input")
     (root / "corpus.txt").write_text(_corpus_text())
-    argv = ["train", "transformer", *TRAIN, "--corpus", str(root / "corpus.txt"), "--out", str(root / "run"),
-            "--cache-dir", str(root / "cache")]
+    argv = [
+        "train",
+        "transformer",
+        *TRAIN,
+        "--corpus",
+        str(root / "corpus.txt"),
+        "--out",
+        str(root / "run"),
+        "--cache-dir",
+        str(root / "cache"),
+    ]
     assert cli_main.main(argv) == 0
     cl.save(Transformer(TransformerConfig(**TINY)), root / "ckpt")
     return root
@@ -117,8 +150,18 @@ class Env:
         return folder
 
     def train_argv(self, *extra: str, out: Path | None = None, corpus: Path | None = None) -> list[str]:
-        return ["train", "transformer", *TRAIN, "--corpus", str(corpus or self.corpus),
-                "--out", str(out or self.tmp / "fresh"), "--cache-dir", str(self.cache), *extra]
+        return [
+            "train",
+            "transformer",
+            *TRAIN,
+            "--corpus",
+            str(corpus or self.corpus),
+            "--out",
+            str(out or self.tmp / "fresh"),
+            "--cache-dir",
+            str(self.cache),
+            *extra,
+        ]
 
 
 class _Evil:
@@ -166,8 +209,9 @@ def full_disk_after_first_checkpoint(env: Env) -> Path:
     def write(f, data: bytes) -> None:
         if (out / "checkpoint.json").is_file():
             if env.snapshot is None:
-                env.snapshot = {k: v for k, v in hashes(out).items()
-                                if k != "metrics.jsonl" and not k.endswith(".tmp")}  # the file being written
+                env.snapshot = {
+                    k: v for k, v in hashes(out).items() if k != "metrics.jsonl" and not k.endswith(".tmp")
+                }  # the file being written
             f.write(data[: len(data) // 3])
             raise OSError(errno.ENOSPC, "No space left on device")
         real(f, data)
@@ -194,8 +238,11 @@ def full_disk_save(env: Env) -> None:
 
 
 def hashes(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @dataclass(frozen=True)
@@ -213,8 +260,10 @@ def tok(*shape: int, high: int = 11, dtype=torch.long) -> torch.Tensor:
     return torch.randint(0, high, shape, generator=torch.Generator().manual_seed(0)).to(dtype)
 
 
-SKIPPED_WARNING = ("data/corpora.py logs 'corpus X: skipped N file(s) that are not UTF-8 text' at WARNING before "
-                   "raising DataError; with no logging set up that is a second stderr line in a terminal")
+SKIPPED_WARNING = (
+    "data/corpora.py logs 'corpus X: skipped N file(s) that are not UTF-8 text' at WARNING before "
+    "raising DataError; with no logging set up that is a second stderr line in a terminal"
+)
 
 
 def xfail(case, reason: str, raises: type[BaseException] | None = None):
@@ -223,121 +272,278 @@ def xfail(case, reason: str, raises: type[BaseException] | None = None):
     return pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=reason, raises=raises), id=name)
 
 
-WRONG_TYPE = ("transformer/config.py checks ln_eps/init_range/pos_init_range with `> 0` but not their type: "
-              "a string raises TypeError, not ConfigError")
+WRONG_TYPE = (
+    "transformer/config.py checks ln_eps/init_range/pos_init_range with `> 0` but not their type: "
+    "a string raises TypeError, not ConfigError"
+)
 
 
 LIB_CASES = [
     Case("corpus-missing", lambda e: load_corpus(e.tmp / "nope.txt"), "nope.txt", "stdlib"),
-    Case("corpus-empty-file", lambda e: load_corpus(e.file("empty.txt", b"")), "empty.txt", "UTF-8 text files"),
-    Case("corpus-binary-only", lambda e: load_corpus(e.folder({"a.bin": b"\x00\x01\xff", "b.png": b"\x89PNG\x00"})),
-         "binary or not UTF-8", "UTF-8 text files"),
-    Case("corpus-not-utf8", lambda e: load_corpus(e.file("latin1.txt", "café crème\n".encode("latin-1"))),
-         "latin1.txt.*not UTF-8", "UTF-8 text files"),
-    Case("tokenizer-unknown-kind", lambda e: train_tokenizer(load_corpus(e.corpus), "wordpiece"), "'wordpiece'",
-         "bpe or char"),
-    Case("windows-longer-than-corpus", lambda e: WindowBatches(tok(5).numpy(), 2, 8), "5 tokens.*n_ctx\\+1=9",
-         "smaller n_ctx"),
+    Case(
+        "corpus-empty-file", lambda e: load_corpus(e.file("empty.txt", b"")), "empty.txt", "UTF-8 text files"
+    ),
+    Case(
+        "corpus-binary-only",
+        lambda e: load_corpus(e.folder({"a.bin": b"\x00\x01\xff", "b.png": b"\x89PNG\x00"})),
+        "binary or not UTF-8",
+        "UTF-8 text files",
+    ),
+    Case(
+        "corpus-not-utf8",
+        lambda e: load_corpus(e.file("latin1.txt", "café crème\n".encode("latin-1"))),
+        "latin1.txt.*not UTF-8",
+        "UTF-8 text files",
+    ),
+    Case(
+        "tokenizer-unknown-kind",
+        lambda e: train_tokenizer(load_corpus(e.corpus), "wordpiece"),
+        "'wordpiece'",
+        "bpe or char",
+    ),
+    Case(
+        "windows-longer-than-corpus",
+        lambda e: WindowBatches(tok(5).numpy(), 2, 8),
+        "5 tokens.*n_ctx\\+1=9",
+        "smaller n_ctx",
+    ),
     Case("checkpoint-missing", lambda e: cl.load(e.tmp / "nope"), "nope", "cl.save"),
     Case("checkpoint-pickle", lambda e: cl.load(e.evil_pickle()), "model.pt.*pickle", "safetensors"),
-    Case("checkpoint-truncated", lambda e: cl.load(e.ckpt), "model.safetensors.*checksum", "restore it",
-         damage=lambda e: truncate(weights(e.ckpt))),
-    Case("checkpoint-bit-flipped", lambda e: cl.load(e.ckpt), "model.safetensors.*checksum", "restore it",
-         damage=lambda e: flip_byte(weights(e.ckpt))),
-    Case("checkpoint-json-truncated", lambda e: cl.load(e.ckpt), "checkpoint.json.*not valid JSON",
-         "restore the folder", damage=lambda e: truncate(e.ckpt / "checkpoint.json")),
-    Case("checkpoint-config-wrong-type", lambda e: cl.load(e.ckpt), "ln_eps='1e-5'", "a number > 0",
-         damage=lambda e: config_of_wrong_type(e.ckpt)),
-    Case("checkpoint-other-config",
-         lambda e: restore_training_state(e.ckpt, Transformer(TransformerConfig(**{**TINY, "d_model": 12}))),
-         "d_model: checkpoint 8 vs model 12", "build the model with the checkpoint's config"),
-    Case("save-over-a-file", lambda e: cl.save(e.model, e.file("weights.bin")), "weights.bin.*is a file",
-         "choose a folder"),
+    Case(
+        "checkpoint-truncated",
+        lambda e: cl.load(e.ckpt),
+        "model.safetensors.*checksum",
+        "restore it",
+        damage=lambda e: truncate(weights(e.ckpt)),
+    ),
+    Case(
+        "checkpoint-bit-flipped",
+        lambda e: cl.load(e.ckpt),
+        "model.safetensors.*checksum",
+        "restore it",
+        damage=lambda e: flip_byte(weights(e.ckpt)),
+    ),
+    Case(
+        "checkpoint-json-truncated",
+        lambda e: cl.load(e.ckpt),
+        "checkpoint.json.*not valid JSON",
+        "restore the folder",
+        damage=lambda e: truncate(e.ckpt / "checkpoint.json"),
+    ),
+    Case(
+        "checkpoint-config-wrong-type",
+        lambda e: cl.load(e.ckpt),
+        "ln_eps='1e-5'",
+        "a number > 0",
+        damage=lambda e: config_of_wrong_type(e.ckpt),
+    ),
+    Case(
+        "checkpoint-other-config",
+        lambda e: restore_training_state(e.ckpt, Transformer(TransformerConfig(**{**TINY, "d_model": 12}))),
+        "d_model: checkpoint 8 vs model 12",
+        "build the model with the checkpoint's config",
+    ),
+    Case(
+        "save-over-a-file",
+        lambda e: cl.save(e.model, e.file("weights.bin")),
+        "weights.bin.*is a file",
+        "choose a folder",
+    ),
     Case("save-full-disk", full_disk_save, "No space left on device", "free disk space"),
-    Case("save-not-writable", lambda e: cl.save(e.model, e.unwritable() / "ck"), "readonly", "another folder"),
+    Case(
+        "save-not-writable", lambda e: cl.save(e.model, e.unwritable() / "ck"), "readonly", "another folder"
+    ),
     Case("tokens-out-of-range", lambda e: e.model(torch.tensor([[1, 11]])), "token id 11", "d_vocab=11"),
     Case("tokens-negative", lambda e: e.model(torch.tensor([[-1, 3]])), "token id -1", "\\[0, 10\\]"),
-    Case("tokens-float-dtype", lambda e: e.model(tok(2, 3, dtype=torch.float32)), "torch.float32",
-         "\\.long\\(\\)"),
+    Case(
+        "tokens-float-dtype",
+        lambda e: e.model(tok(2, 3, dtype=torch.float32)),
+        "torch.float32",
+        "\\.long\\(\\)",
+    ),
     Case("tokens-3d", lambda e: e.model(tok(2, 3, 4)), "\\(2, 3, 4\\)", "\\[batch, pos\\]"),
     Case("tokens-not-a-tensor", lambda e: e.model([[1, 2]]), "list", "torch.Tensor"),
     Case("n-ctx-overflow", lambda e: e.model(tok(1, 7)), "length 7.*n_ctx=6", "crop to the last n_ctx"),
-    Case("lstm-missing-batch-axis", lambda e: LSTM(3, 4)(torch.randn(5, 3)), "\\(5, 3\\)", "unsqueeze\\(0\\)"),
-    Case("lstm-wrong-width", lambda e: LSTM(3, 4)(torch.randn(2, 5, 7)), "\\(2, 5, 7\\)", "\\[batch, pos, 3\\]"),
-    Case("lstm-integer-input", lambda e: LSTM(3, 4)(torch.ones(2, 5, 3, dtype=torch.long)), "torch.int64",
-         "one-hot"),
-    Case("lstm-state-wrong-shape", lambda e: LSTM(3, 4)(torch.randn(2, 5, 3), (torch.zeros(1, 3, 4),) * 2),
-         "\\(1, 3, 4\\)", "\\[1, 2, 4\\]"),
-    Case("perceptron-wrong-length", lambda e: Perceptron.seed()(torch.ones(4)), "\\(4,\\)",
-         "same length"),
-    Case("perceptron-integer-input", lambda e: Perceptron.seed()(torch.ones(5, dtype=torch.long)), "torch.int64",
-         "floating point"),
+    Case(
+        "lstm-missing-batch-axis", lambda e: LSTM(3, 4)(torch.randn(5, 3)), "\\(5, 3\\)", "unsqueeze\\(0\\)"
+    ),
+    Case(
+        "lstm-wrong-width", lambda e: LSTM(3, 4)(torch.randn(2, 5, 7)), "\\(2, 5, 7\\)", "\\[batch, pos, 3\\]"
+    ),
+    Case(
+        "lstm-integer-input",
+        lambda e: LSTM(3, 4)(torch.ones(2, 5, 3, dtype=torch.long)),
+        "torch.int64",
+        "one-hot",
+    ),
+    Case(
+        "lstm-state-wrong-shape",
+        lambda e: LSTM(3, 4)(torch.randn(2, 5, 3), (torch.zeros(1, 3, 4),) * 2),
+        "\\(1, 3, 4\\)",
+        "\\[1, 2, 4\\]",
+    ),
+    Case("perceptron-wrong-length", lambda e: Perceptron.seed()(torch.ones(4)), "\\(4,\\)", "same length"),
+    Case(
+        "perceptron-integer-input",
+        lambda e: Perceptron.seed()(torch.ones(5, dtype=torch.long)),
+        "torch.int64",
+        "floating point",
+    ),
     Case("perceptron-2d-weights", lambda e: Perceptron(torch.ones(2, 5)), "\\(2, 5\\)", "1-D float tensor"),
     Case("config-negative-d-model", lambda e: TransformerConfig(d_model=-4), "d_model=-4", ">= 1"),
     Case("config-ln-eps-string", lambda e: TransformerConfig(ln_eps="1e-5"), "ln_eps='1e-5'", "> 0"),
-    Case("config-unknown-positional", lambda e: TransformerConfig(positional="rotary"), "'rotary'",
-         "sinusoidal, learned"),
-    Case("config-unknown-key", lambda e: TransformerConfig.from_dict({**TINY, "d_modle": 8}), "d_modle",
-         "known keys"),
+    Case(
+        "config-unknown-positional",
+        lambda e: TransformerConfig(positional="rotary"),
+        "'rotary'",
+        "sinusoidal, learned",
+    ),
+    Case(
+        "config-unknown-key",
+        lambda e: TransformerConfig.from_dict({**TINY, "d_modle": 8}),
+        "d_modle",
+        "known keys",
+    ),
     Case("config-lr-zero", lambda e: TrainConfig(lr=0.0), "lr=0.0", "> 0"),
     Case("config-lr-negative", lambda e: TrainConfig(lr=-1e-3), "lr=-0.001", "> 0"),
-    Case("config-mlp-unknown-activation", lambda e: MLP(sizes=[5, 3], activation="swish"), "'swish'",
-         "one of"),
+    Case(
+        "config-mlp-unknown-activation", lambda e: MLP(sizes=[5, 3], activation="swish"), "'swish'", "one of"
+    ),
     Case("config-rnn-negative-size", lambda e: RNN(3, -2), "d_hidden=-2", "positive integer"),
-    Case("hook-name-unknown",
-         lambda e: e.model.run_with_hooks(tok(1, 3), fwd_hooks=[("blocks.0.attn.hook_patern", lambda a, h: None)]),
-         "hook_patern", "did you mean blocks.0.attn.hook_pattern"),
-    Case("cache-filter-unknown", lambda e: e.model.run_with_cache(tok(1, 3), names_filter="resid_post"),
-         "'resid_post'", "hook_names"),
+    Case(
+        "hook-name-unknown",
+        lambda e: e.model.run_with_hooks(
+            tok(1, 3), fwd_hooks=[("blocks.0.attn.hook_patern", lambda a, h: None)]
+        ),
+        "hook_patern",
+        "did you mean blocks.0.attn.hook_pattern",
+    ),
+    Case(
+        "cache-filter-unknown",
+        lambda e: e.model.run_with_cache(tok(1, 3), names_filter="resid_post"),
+        "'resid_post'",
+        "hook_names",
+    ),
 ]
 
 
 CLI_CASES = [
     Case("corpus-missing", lambda e: e.train_argv(corpus=e.tmp / "nope.txt"), "nope.txt", "--corpus stdlib"),
     Case("corpus-empty-folder", lambda e: e.train_argv(corpus=e.folder({})), "corpus", "UTF-8 text files"),
-    Case("corpus-binary-only",
-         lambda e: e.train_argv(corpus=e.folder({"a.bin": b"\x00\xff", "b.png": b"\x89PNG"})),
-         "binary or not UTF-8", "UTF-8 text files"),
-    Case("corpus-not-utf8", lambda e: e.train_argv(corpus=e.file("latin1.txt", b"caf\xe9\n")), "latin1.txt",
-         "UTF-8 text files"),
+    Case(
+        "corpus-binary-only",
+        lambda e: e.train_argv(corpus=e.folder({"a.bin": b"\x00\xff", "b.png": b"\x89PNG"})),
+        "binary or not UTF-8",
+        "UTF-8 text files",
+    ),
+    Case(
+        "corpus-not-utf8",
+        lambda e: e.train_argv(corpus=e.file("latin1.txt", b"caf\xe9\n")),
+        "latin1.txt",
+        "UTF-8 text files",
+    ),
     Case("lr-zero", lambda e: e.train_argv("--lr", "0"), "lr=0.0", "> 0"),
     Case("negative-d-model", lambda e: e.train_argv("--d-model", "-4"), "d_model=-4", ">= 1"),
     Case("n-ctx-zero", lambda e: e.train_argv("--n-ctx", "0"), "n_ctx=0", ">= 1"),
     Case("negative-steps", lambda e: e.train_argv("--steps", "-3"), "steps=-3", ">= 1"),
     Case("unknown-positional", lambda e: e.train_argv("--positional", "rotary"), "'rotary'", "choose from"),
     Case("out-is-a-file", lambda e: e.train_argv(out=e.file()), "afile.*is a file", "choose a folder"),
-    Case("out-not-writable", lambda e: e.train_argv(out=e.unwritable() / "run"), "readonly", "choose another"),
-    Case("out-holds-a-checkpoint", lambda e: e.train_argv(out=e.run), "already holds a checkpoint", "--resume"),
-    Case("resume-other-config", lambda e: e.train_argv("--resume", "--d-model", "16", out=e.run),
-         "d_model: checkpoint 8 vs model 16", "checkpoint's config"),
-    Case("full-disk-during-training", lambda e: e.train_argv("--checkpoint-every", "1",
-                                                             out=full_disk_after_first_checkpoint(e)),
-         "No space left on device", "free disk space.*previous checkpoint there is unchanged"),
+    Case(
+        "out-not-writable", lambda e: e.train_argv(out=e.unwritable() / "run"), "readonly", "choose another"
+    ),
+    Case(
+        "out-holds-a-checkpoint", lambda e: e.train_argv(out=e.run), "already holds a checkpoint", "--resume"
+    ),
+    Case(
+        "resume-other-config",
+        lambda e: e.train_argv("--resume", "--d-model", "16", out=e.run),
+        "d_model: checkpoint 8 vs model 16",
+        "checkpoint's config",
+    ),
+    Case(
+        "full-disk-during-training",
+        lambda e: e.train_argv("--checkpoint-every", "1", out=full_disk_after_first_checkpoint(e)),
+        "No space left on device",
+        "free disk space.*previous checkpoint there is unchanged",
+    ),
     Case("cuda-without-gpu", lambda e: e.train_argv("--device", "cuda"), "cuda", "cpu"),
-    Case("sample-checkpoint-missing", lambda e: ["sample", str(e.tmp / "nope")], "nope", "circuitlab train --out"),
+    Case(
+        "sample-checkpoint-missing",
+        lambda e: ["sample", str(e.tmp / "nope")],
+        "nope",
+        "circuitlab train --out",
+    ),
     Case("sample-pickle", lambda e: ["sample", str(e.evil_pickle())], "model.pt.*pickle", "safetensors"),
-    Case("sample-truncated", lambda e: ["sample", str(truncate(weights(e.run)).parent)], "checksum", "restore it"),
-    Case("sample-bit-flipped", lambda e: ["sample", str(flip_byte(weights(e.run)).parent)], "checksum",
-         "restore it"),
-    Case("sample-bit-flipped-tokenizer", lambda e: ["sample", str(flip_byte(e.run / "tokenizer.json", 20).parent)],
-         "tokenizer.json.*checksum", "restore it"),
-    Case("sample-config-wrong-type", lambda e: ["sample", str(config_of_wrong_type(e.run))], "ln_eps='1e-5'",
-         "a number > 0"),
-    Case("sample-empty-prompt", lambda e: ["sample", str(e.run), "--prompt", ""], "--prompt", "non-empty prompt"),
-    Case("sample-negative-max-new-tokens", lambda e: ["sample", str(e.run), "--max-new-tokens", "-1"],
-         "max_new_tokens=-1", ">= 0"),
-    Case("export-checkpoint-missing", lambda e: ["export", str(e.tmp / "nope"), "--to", "transformer-lens",
-                                                 str(e.tmp / "tl")], "nope", "cl.save"),
-    Case("export-pickle", lambda e: ["export", str(e.evil_pickle("w.pth")), "--to", "transformer-lens",
-                                     str(e.tmp / "tl")], "w.pth.*pickle", "safetensors"),
-    Case("train-mlp-out-is-a-file", lambda e: ["train", "mlp", "--out", str(e.file()), "--steps", "1",
-                                               "--no-progress"], "afile", "folder|directory"),
-    Case("train-mlp-steps-zero", lambda e: ["train", "mlp", "--steps", "0"], "--steps: 0", "positive integer"),
+    Case(
+        "sample-truncated",
+        lambda e: ["sample", str(truncate(weights(e.run)).parent)],
+        "checksum",
+        "restore it",
+    ),
+    Case(
+        "sample-bit-flipped",
+        lambda e: ["sample", str(flip_byte(weights(e.run)).parent)],
+        "checksum",
+        "restore it",
+    ),
+    Case(
+        "sample-bit-flipped-tokenizer",
+        lambda e: ["sample", str(flip_byte(e.run / "tokenizer.json", 20).parent)],
+        "tokenizer.json.*checksum",
+        "restore it",
+    ),
+    Case(
+        "sample-config-wrong-type",
+        lambda e: ["sample", str(config_of_wrong_type(e.run))],
+        "ln_eps='1e-5'",
+        "a number > 0",
+    ),
+    Case(
+        "sample-empty-prompt",
+        lambda e: ["sample", str(e.run), "--prompt", ""],
+        "--prompt",
+        "non-empty prompt",
+    ),
+    Case(
+        "sample-negative-max-new-tokens",
+        lambda e: ["sample", str(e.run), "--max-new-tokens", "-1"],
+        "max_new_tokens=-1",
+        ">= 0",
+    ),
+    Case(
+        "export-checkpoint-missing",
+        lambda e: ["export", str(e.tmp / "nope"), "--to", "transformer-lens", str(e.tmp / "tl")],
+        "nope",
+        "cl.save",
+    ),
+    Case(
+        "export-pickle",
+        lambda e: ["export", str(e.evil_pickle("w.pth")), "--to", "transformer-lens", str(e.tmp / "tl")],
+        "w.pth.*pickle",
+        "safetensors",
+    ),
+    Case(
+        "train-mlp-out-is-a-file",
+        lambda e: ["train", "mlp", "--out", str(e.file()), "--steps", "1", "--no-progress"],
+        "afile",
+        "folder|directory",
+    ),
+    Case(
+        "train-mlp-steps-zero", lambda e: ["train", "mlp", "--steps", "0"], "--steps: 0", "positive integer"
+    ),
     Case("unknown-command", lambda e: ["trian", "mlp"], "'trian'", "choose from 'train'"),
-    Case("reproduce-out-is-a-file", lambda e: ["reproduce", "--out", str(e.file())], "afile.*is a file",
-         "name a folder"),
-    Case("reproduce-unknown-claim", lambda e: ["reproduce", "--out", str(e.tmp / "r"), "--only", "perceptrons"],
-         "perceptrons", "choose from"),
+    Case(
+        "reproduce-out-is-a-file",
+        lambda e: ["reproduce", "--out", str(e.file())],
+        "afile.*is a file",
+        "name a folder",
+    ),
+    Case(
+        "reproduce-unknown-claim",
+        lambda e: ["reproduce", "--out", str(e.tmp / "r"), "--only", "perceptrons"],
+        "perceptrons",
+        "choose from",
+    ),
     Case("report-missing-run", lambda e: ["report", str(e.tmp / "nope")], "nope", "circuitlab reproduce"),
 ]
 
@@ -355,8 +561,15 @@ ERROR_BY_PREFIX = {
 def env(saved: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     shutil.copytree(saved / "run", tmp_path / "run")
     shutil.copytree(saved / "ckpt", tmp_path / "ckpt")
-    return Env(tmp_path, tmp_path / "run", tmp_path / "ckpt", saved / "cache", saved / "corpus.txt", monkeypatch,
-               cl.load(tmp_path / "ckpt"))
+    return Env(
+        tmp_path,
+        tmp_path / "run",
+        tmp_path / "ckpt",
+        saved / "cache",
+        saved / "corpus.txt",
+        monkeypatch,
+        cl.load(tmp_path / "ckpt"),
+    )
 
 
 def assert_names_value_and_fix(message: str, case: Case) -> None:
@@ -429,9 +642,11 @@ def test_every_case_is_a_row_of_the_docs_table() -> None:
 
 TERMINAL = [
     ("sample-checkpoint-missing", lambda t: ["sample", str(t / "nope")], "does not exist"),
-    ("corpus-binary-only",
-     lambda t: ["train", "transformer", "--corpus", str(_binary(t)), "--out", str(t / "o")],
-     "binary or not UTF-8"),
+    (
+        "corpus-binary-only",
+        lambda t: ["train", "transformer", "--corpus", str(_binary(t)), "--out", str(t / "o")],
+        "binary or not UTF-8",
+    ),
 ]
 
 
@@ -444,10 +659,20 @@ def _binary(tmp: Path) -> Path:
 @pytest.mark.parametrize("case", TERMINAL, ids=lambda c: c[0])
 def test_a_real_terminal_sees_one_line_and_no_traceback(tmp_path: Path, case) -> None:
     _, argv, message = case
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1",
-           "CIRCUITLAB_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-m", "circuitlab", *argv(tmp_path)], capture_output=True, text=True,
-                          cwd=tmp_path, env=env, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "OMP_NUM_THREADS": "1",
+        "CIRCUITLAB_CACHE": str(tmp_path / "cache"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "circuitlab", *argv(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("circuitlab: error: ") and done.stderr.count("\n") == 1, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr and done.stdout == ""

@@ -34,7 +34,15 @@ def random_orthogonal(d: int, seed: int, fix_ones: bool = False) -> torch.Tensor
     Q, _ = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))
     if not fix_ones:
         return Q
-    basis, _ = torch.linalg.qr(torch.cat([torch.ones(d, 1, dtype=torch.float64), torch.randn(d, d - 1, generator=gen, dtype=torch.float64)], 1))
+    basis, _ = torch.linalg.qr(
+        torch.cat(
+            [
+                torch.ones(d, 1, dtype=torch.float64),
+                torch.randn(d, d - 1, generator=gen, dtype=torch.float64),
+            ],
+            1,
+        )
+    )
     inner, _ = torch.linalg.qr(torch.randn(d - 1, d - 1, generator=gen, dtype=torch.float64))
     block = torch.block_diag(torch.ones(1, 1, dtype=torch.float64), inner)
     return basis @ block @ basis.T
@@ -63,7 +71,9 @@ def rotate_residual(model: Transformer, R: torch.Tensor) -> Transformer:
     return out
 
 
-def induction_model(n_ctx: int = 24, d_vocab: int = 12, c: float = 60.0, logit_scale: float = 5.0) -> Transformer:
+def induction_model(
+    n_ctx: int = 24, d_vocab: int = 12, c: float = 60.0, logit_scale: float = 5.0
+) -> Transformer:
     """A hand-built 2-layer attention-only induction circuit (shortformer, no LayerNorm).
 
     Residual subspaces: tok (d_vocab dims, W_E = one-hot), prev (where L0H0 writes the previous
@@ -76,8 +86,16 @@ def induction_model(n_ctx: int = 24, d_vocab: int = 12, c: float = 60.0, logit_s
     tok, prev, out = slice(0, V), slice(V, 2 * V), slice(2 * V, 3 * V)
     pos_dims = slice(3 * V, 3 * V + n_ctx)
     d_model, d_head = 3 * V + n_ctx, max(V, n_ctx)
-    cfg = TransformerConfig(n_layers=2, d_model=d_model, n_heads=2, d_head=d_head, d_vocab=V, n_ctx=n_ctx,
-                            positional="shortformer", normalization="none")
+    cfg = TransformerConfig(
+        n_layers=2,
+        d_model=d_model,
+        n_heads=2,
+        d_head=d_head,
+        d_vocab=V,
+        n_ctx=n_ctx,
+        positional="shortformer",
+        normalization="none",
+    )
     model = Transformer(cfg)
     eye_v, eye_n = torch.eye(V), torch.eye(n_ctx)
     with torch.no_grad():

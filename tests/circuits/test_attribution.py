@@ -108,8 +108,14 @@ def test_layer_norm_free_attribution_is_each_component_dotted_with_the_unembeddi
         (lambda c, t: stack_head_results(c, 2), ConfigError, r"layer 2 out of range \[0, 1\]"),
         (lambda c, t: decompose_resid(ActivationCache(dict(c)), 1), ConfigError, "has no model"),
     ],
-    ids=["answers-wrong-shape", "answers-float", "against-wrong-shape", "layer-too-big", "head-layer-too-big",
-         "cache-without-model"],
+    ids=[
+        "answers-wrong-shape",
+        "answers-float",
+        "against-wrong-shape",
+        "layer-too-big",
+        "head-layer-too-big",
+        "cache-without-model",
+    ],
 )
 def test_bad_attribution_requests_raise_clear_errors(call, error, match):
     model = tiny()

@@ -39,8 +39,9 @@ def test_composition_scores_match_transformer_lens_all_composition_scores(mode):
 
     model = tiny(n_layers=3, d_model=12)
     hooked = to_transformer_lens(model)
-    torch.testing.assert_close(composition_scores(model, mode), hooked.all_composition_scores(mode),
-                               rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        composition_scores(model, mode), hooked.all_composition_scores(mode), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_random_baseline_is_about_one_over_sqrt_d_model():
@@ -84,8 +85,9 @@ def test_copying_scores_equal_the_dense_eigenvalue_ratio_of_the_full_ov_circuit(
     for l in range(2):
         for h in range(3):
             eig = torch.linalg.eigvals((model.W_E @ model.OV[l, h].AB @ model.W_U).double())
-            torch.testing.assert_close(scores[l, h].double(), eig.sum().real / eig.abs().sum(),
-                                       rtol=1e-3, atol=1e-4)
+            torch.testing.assert_close(
+                scores[l, h].double(), eig.sum().real / eig.abs().sum(), rtol=1e-3, atol=1e-4
+            )
 
 
 @pytest.mark.parametrize(

@@ -134,8 +134,17 @@ def test_repr_names_shape_and_inner_dim():
         lambda: FactoredMatrix(torch.randn(4, 2), torch.randn(2, 5))[0, 0, 0],
         lambda: FactoredMatrix(torch.randn(4, 2), torch.randn(2, 5)) * torch.ones(2),
     ],
-    ids=["eigenvalues-non-square", "BA-non-square", "inner-dims-differ", "1d-factor", "leading-dims-clash",
-         "matmul-inner-mismatch", "rmatmul-inner-mismatch", "index-too-long", "mul-by-non-scalar"],
+    ids=[
+        "eigenvalues-non-square",
+        "BA-non-square",
+        "inner-dims-differ",
+        "1d-factor",
+        "leading-dims-clash",
+        "matmul-inner-mismatch",
+        "rmatmul-inner-mismatch",
+        "index-too-long",
+        "mul-by-non-scalar",
+    ],
 )
 def test_bad_input_raises_a_shape_error_that_names_the_shapes(make):
     with pytest.raises(ShapeError, match=r"\d"):

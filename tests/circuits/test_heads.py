@@ -33,8 +33,12 @@ def test_detection_patterns_equal_transformer_lens_patterns(kind):
     from transformer_lens import head_detector
 
     tokens = repeated_random_tokens(d_vocab=6, half_len=7, batch=2, seed=1)
-    tl_fn = getattr(head_detector, f"get_{kind}_head_detection_pattern" if kind != "duplicate"
-                    else "get_duplicate_token_head_detection_pattern")
+    tl_fn = getattr(
+        head_detector,
+        f"get_{kind}_head_detection_pattern"
+        if kind != "duplicate"
+        else "get_duplicate_token_head_detection_pattern",
+    )
     for b in range(2):
         torch.testing.assert_close(detection_pattern(tokens, kind)[b], tl_fn(tokens[b : b + 1]))
 
@@ -85,12 +89,21 @@ def test_head_scores_with_all_rows_match_transformer_lens_detect_head(kind, excl
     model = tiny(n_ctx=16, d_vocab=7)
     hooked = to_transformer_lens(model)
     tokens = repeated_random_tokens(7, half_len=7, batch=2, seed=4)
-    name = {"previous_token": "previous_token_head", "duplicate": "duplicate_token_head",
-            "induction": "induction_head"}[kind]
+    name = {
+        "previous_token": "previous_token_head",
+        "duplicate": "duplicate_token_head",
+        "induction": "induction_head",
+    }[kind]
     hooked.to_tokens = lambda seq, **kw: seq  # feed token ids straight through
-    theirs = torch.stack([detect_head(hooked, tokens[b : b + 1], name, exclude_bos=exclude,
-                                      exclude_current_token=exclude) for b in range(2)]).mean(0)
-    ours = head_scores(model, kind, tokens, denominator="all", exclude_bos=exclude, exclude_current_token=exclude)
+    theirs = torch.stack(
+        [
+            detect_head(hooked, tokens[b : b + 1], name, exclude_bos=exclude, exclude_current_token=exclude)
+            for b in range(2)
+        ]
+    ).mean(0)
+    ours = head_scores(
+        model, kind, tokens, denominator="all", exclude_bos=exclude, exclude_current_token=exclude
+    )
     torch.testing.assert_close(ours, theirs.float(), rtol=1e-4, atol=1e-5)
 
 
@@ -125,8 +138,16 @@ def test_icl_positions_are_olsson_tokens_500_and_50_for_long_contexts():
         (lambda m: in_context_learning_score(m, torch.tensor([[1, 2]])), ShapeError, "pos >= 3"),
         (lambda m: repeated_random_tokens(5, 3, bos=9), ConfigError, "bos=9"),
     ],
-    ids=["induction-too-short", "previous-too-short", "no-repeats", "unknown-kind", "bad-denominator",
-         "no-layers", "icl-too-short", "bos-out-of-vocab"],
+    ids=[
+        "induction-too-short",
+        "previous-too-short",
+        "no-repeats",
+        "unknown-kind",
+        "bad-denominator",
+        "no-layers",
+        "icl-too-short",
+        "bos-out-of-vocab",
+    ],
 )
 def test_unusable_inputs_raise_clear_errors(call, error, match):
     with pytest.raises(error, match=match):

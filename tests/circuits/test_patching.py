@@ -55,7 +55,9 @@ def test_ablating_the_induction_head_removes_in_context_learning():
     ablated_gain = result.ablated_loss[:, first].mean() - result.ablated_loss[:, second].mean()
     assert clean_gain > 1.0 and abs(ablated_gain) < 0.2 * clean_gain, (clean_gain, ablated_gain)
     assert (result.ablated_loss[:, second] - result.clean_loss[:, second]).mean() > 1.0
-    assert result.loss_increase == pytest.approx((result.ablated_loss.mean() - result.clean_loss.mean()).item())
+    assert result.loss_increase == pytest.approx(
+        (result.ablated_loss.mean() - result.clean_loss.mean()).item()
+    )
 
 
 @torch.no_grad()
@@ -113,8 +115,16 @@ def test_patch_activation_with_the_clean_cache_everywhere_reproduces_the_clean_l
         (lambda m, t: patch_heads(m, t, t[:, :5], lambda x: x.sum()), ShapeError, "same shape"),
         (lambda m, t: patch_resid(tiny(n_layers=0), t, t, lambda x: x.sum()), ConfigError, "n_layers=0"),
     ],
-    ids=["head-too-big", "layer-too-big", "not-a-pair", "unknown-kind", "mean-without-reference",
-         "reference-too-short", "prompts-differ-in-shape", "no-layers"],
+    ids=[
+        "head-too-big",
+        "layer-too-big",
+        "not-a-pair",
+        "unknown-kind",
+        "mean-without-reference",
+        "reference-too-short",
+        "prompts-differ-in-shape",
+        "no-layers",
+    ],
 )
 def test_bad_ablation_and_patching_requests_raise_clear_errors(call, error, match):
     model = tiny()

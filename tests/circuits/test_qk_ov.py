@@ -104,8 +104,11 @@ def test_positional_qk_circuit_does_not_fold_layernorm_into_shortformer_position
     expected = model.W_pos @ model.QK[0, 1].AB @ model.W_pos.T
     close(positional_qk_circuit(model, 0, 1).AB, expected)
     learned = tiny(positional="learned")
-    assert not torch.allclose(positional_qk_circuit(learned, 0, 1).AB,
-                              learned.W_pos @ learned.QK[0, 1].AB @ learned.W_pos.T, atol=1e-3)
+    assert not torch.allclose(
+        positional_qk_circuit(learned, 0, 1).AB,
+        learned.W_pos @ learned.QK[0, 1].AB @ learned.W_pos.T,
+        atol=1e-3,
+    )
 
 
 @torch.no_grad()
@@ -119,8 +122,14 @@ def test_positional_qk_circuit_does_not_fold_layernorm_into_shortformer_position
         ("mlp1", "unembed", lambda m: m.W_out[1], lambda m: m.W_U),
         ("pos_embed", "L0H0.q", lambda m: m.W_pos, lambda m: m.W_Q[0, 0]),
     ],
-    ids=["embed-to-key", "head-to-value", "head-to-mlp-same-layer", "mlp-to-query", "mlp-to-unembed",
-         "pos-to-query"],
+    ids=[
+        "embed-to-key",
+        "head-to-value",
+        "head-to-mlp-same-layer",
+        "mlp-to-query",
+        "mlp-to-unembed",
+        "pos-to-query",
+    ],
 )
 def test_virtual_weights_are_the_writer_times_the_reader(writer, reader, left, right):
     model = tiny(attn_only=False, d_mlp=8, normalization="none", positional="learned")
@@ -143,8 +152,18 @@ def test_virtual_weights_are_the_writer_times_the_reader(writer, reader, left, r
         (lambda m: virtual_weights(m, "mlp0", "unembed"), "attention-only"),
         (lambda m: virtual_weights(m, "L0H7", "unembed"), "head 7 out of range"),
     ],
-    ids=["head-too-big", "layer-too-big", "negative-layer", "writer-after-reader", "same-layer-heads",
-         "shortformer-pos-to-value", "bad-writer", "bad-reader", "no-mlp", "writer-head-too-big"],
+    ids=[
+        "head-too-big",
+        "layer-too-big",
+        "negative-layer",
+        "writer-after-reader",
+        "same-layer-heads",
+        "shortformer-pos-to-value",
+        "bad-writer",
+        "bad-reader",
+        "no-mlp",
+        "writer-head-too-big",
+    ],
 )
 def test_bad_circuit_requests_raise_config_errors(call, match):
     with pytest.raises(ConfigError, match=match):

@@ -35,15 +35,57 @@ def _cli(monkeypatch) -> None:
     torch.set_num_threads(1)
 
 
-MODEL = ["--n-layers", "1", "--attn-only", "--positional", "shortformer", "--d-model", "16", "--n-heads", "2",
-         "--d-head", "8", "--n-ctx", "16"]
+MODEL = [
+    "--n-layers",
+    "1",
+    "--attn-only",
+    "--positional",
+    "shortformer",
+    "--d-model",
+    "16",
+    "--n-heads",
+    "2",
+    "--d-head",
+    "8",
+    "--n-ctx",
+    "16",
+]
 
 
 def train_args(out: Path, cache: Path, *extra: str) -> list[str]:
-    return ["train", "transformer", *MODEL, "--corpus", "stdlib", "--corpus-max-bytes", "40000",
-            "--vocab-size", "300", "--steps", "4", "--batch-size", "4", "--lr", "1e-2", "--eval-every", "2",
-            "--eval-batches", "1", "--checkpoint-every", "2", "--seed", "0", "--device", "cpu", "--out", str(out),
-            "--cache-dir", str(cache), "--no-progress", *extra]
+    return [
+        "train",
+        "transformer",
+        *MODEL,
+        "--corpus",
+        "stdlib",
+        "--corpus-max-bytes",
+        "40000",
+        "--vocab-size",
+        "300",
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-2",
+        "--eval-every",
+        "2",
+        "--eval-batches",
+        "1",
+        "--checkpoint-every",
+        "2",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--no-progress",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +106,14 @@ def test_train_writes_a_loadable_transformer_with_its_tokenizer_and_metrics(trai
     assert isinstance(model, Transformer)
     cfg = model.cfg
     assert (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.n_ctx, cfg.attn_only, cfg.positional) == (
-        1, 16, 2, 8, 16, True, "shortformer")
+        1,
+        16,
+        2,
+        8,
+        16,
+        True,
+        "shortformer",
+    )
     meta = read_meta(out)
     assert meta["step"] == 4 and meta["kind"] == "transformer"
     assert cfg.d_vocab == 300 and meta["files"]["tokenizer"]["name"] == "tokenizer.json"
@@ -81,8 +130,20 @@ def test_train_prints_a_one_line_summary(tmp_path, capsys) -> None:
 
 def test_sample_continues_the_prompt(trained, capsys) -> None:
     out, _ = trained
-    args = ["sample", str(out), "--prompt", "def ", "--max-new-tokens", "8", "--temperature", "0.8",
-            "--top-k", "20", "--seed", "3"]
+    args = [
+        "sample",
+        str(out),
+        "--prompt",
+        "def ",
+        "--max-new-tokens",
+        "8",
+        "--temperature",
+        "0.8",
+        "--top-k",
+        "20",
+        "--seed",
+        "3",
+    ]
     assert cli_main.main(args) == 0
     first = capsys.readouterr().out
     assert first.startswith("def ") and len(first) > len("def \n")
@@ -114,16 +175,27 @@ def _evil(tmp_path: Path) -> Path:
 
 
 BAD = {
-    "corpus-missing": (lambda t, r, c: train_args(t / "fresh", c, "--corpus", str(t / "nope")), "does not exist"),
-    "corpus-empty": (lambda t, r, c: train_args(t / "fresh", c, "--corpus", str(_mk(t, {"e.txt": b""}))), "is empty"),
-    "corpus-binary": (lambda t, r, c: train_args(t / "fresh", c, "--corpus", str(_mk(t, {"b.bin": b"\x00\xff"}))),
-                      "binary or not UTF-8"),
+    "corpus-missing": (
+        lambda t, r, c: train_args(t / "fresh", c, "--corpus", str(t / "nope")),
+        "does not exist",
+    ),
+    "corpus-empty": (
+        lambda t, r, c: train_args(t / "fresh", c, "--corpus", str(_mk(t, {"e.txt": b""}))),
+        "is empty",
+    ),
+    "corpus-binary": (
+        lambda t, r, c: train_args(t / "fresh", c, "--corpus", str(_mk(t, {"b.bin": b"\x00\xff"}))),
+        "binary or not UTF-8",
+    ),
     "lr-zero": (lambda t, r, c: train_args(t / "fresh", c, "--lr", "0"), "lr=0.0"),
     "n-ctx-zero": (lambda t, r, c: train_args(t / "fresh", c, "--n-ctx", "0"), "n_ctx=0"),
     "negative-steps": (lambda t, r, c: train_args(t / "fresh", c, "--steps", "-3"), "steps=-3"),
     "out-is-a-file": (lambda t, r, c: train_args(_file(t), c), "is a file"),
     "checkpoint-exists": (lambda t, r, c: train_args(r, c), "already holds a checkpoint"),
-    "resume-other-config": (lambda t, r, c: train_args(r, c, "--resume", "--d-model", "32"), "different config"),
+    "resume-other-config": (
+        lambda t, r, c: train_args(r, c, "--resume", "--d-model", "32"),
+        "different config",
+    ),
     "sample-missing": (lambda t, r, c: ["sample", str(t / "nope")], "does not exist"),
     "sample-pickle": (lambda t, r, c: ["sample", str(_evil(t))], "refusing a pickle"),
     "sample-bit-flip": (lambda t, r, c: ["sample", str(_flip(r))], "sha256 checksum"),

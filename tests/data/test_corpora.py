@@ -40,8 +40,16 @@ def test_stdlib_corpus_is_deterministic_and_respects_the_byte_cap() -> None:
 
 
 def test_folder_corpus_reads_utf8_files_in_sorted_order_and_counts_skipped(tmp_path, caplog) -> None:
-    write(tmp_path, {"b.txt": "héllo\n".encode(), "a/x.py": b"print(1)\n", "c.bin": b"\xff\xfe\x00\x01",
-                     "d.txt": b"caf\xe9 latin-1\n", ".hidden/z.txt": b"secret"})
+    write(
+        tmp_path,
+        {
+            "b.txt": "héllo\n".encode(),
+            "a/x.py": b"print(1)\n",
+            "c.bin": b"\xff\xfe\x00\x01",
+            "d.txt": b"caf\xe9 latin-1\n",
+            ".hidden/z.txt": b"secret",
+        },
+    )
     with caplog.at_level(logging.WARNING, logger="circuitlab.data.corpora"):
         corpus = load_corpus(tmp_path)
     assert [d.name for d in corpus.documents] == ["a/x.py", "b.txt"]

@@ -37,8 +37,13 @@ def test_repeated_random_tokens_depends_only_on_seed_not_global_rng() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(batch=0, n=4, d_vocab=10), dict(batch=1, n=0, d_vocab=10), dict(batch=1, n=4, d_vocab=1),
-     dict(batch=1, n=4, d_vocab=10, bos=10), dict(batch=1, n=4, d_vocab=10, low=9)],
+    [
+        dict(batch=0, n=4, d_vocab=10),
+        dict(batch=1, n=0, d_vocab=10),
+        dict(batch=1, n=4, d_vocab=1),
+        dict(batch=1, n=4, d_vocab=10, bos=10),
+        dict(batch=1, n=4, d_vocab=10, low=9),
+    ],
     ids=["no-rows", "empty-half", "vocab-of-one", "bos-out-of-range", "low-leaves-one-id"],
 )
 def test_repeated_random_tokens_rejects_bad_arguments(kwargs: dict) -> None:
@@ -81,7 +86,9 @@ def test_repeated_passage_batches_are_a_pure_function_of_seed_and_step() -> None
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(fraction=1.5), dict(min_len=0), dict(min_len=20)], ids=["fraction>1", "min_len=0", "too-long"]
+    "kwargs",
+    [dict(fraction=1.5), dict(min_len=0), dict(min_len=20)],
+    ids=["fraction>1", "min_len=0", "too-long"],
 )
 def test_repeated_passages_reject_bad_settings(kwargs: dict) -> None:
     with pytest.raises(DataError):

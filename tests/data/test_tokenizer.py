@@ -33,7 +33,8 @@ def bpe(corpus) -> BPETokenizer:
 
 
 @pytest.mark.parametrize(
-    "text", ["def add(a, b):", "ünïcödé ✓ 数学", "", "\t\n  \r\n", "never seen: ~`@#$%^&*"],
+    "text",
+    ["def add(a, b):", "ünïcödé ✓ 数学", "", "\t\n  \r\n", "never seen: ~`@#$%^&*"],
     ids=["code", "unicode", "empty", "whitespace", "unseen-chars"],
 )
 def test_bpe_decode_inverts_encode_exactly(bpe, text) -> None:
@@ -92,14 +93,27 @@ def _bpe_json(bpe: BPETokenizer) -> dict:
         (lambda b: b.to_str().encode()[:200], "not valid JSON"),
         (lambda b: b"[1, 2, 3]", "JSON object"),
         (lambda b: json.dumps({**_bpe_json(b), "model": {"type": "WordPiece"}}).encode(), "not a BPE"),
-        (lambda b: json.dumps({**_bpe_json(b), "model": {**_bpe_json(b)["model"],
-                                                         "vocab": {"a": 0, "b": 5}}}).encode(), "0..1"),
-        (lambda b: json.dumps({"circuitlab_tokenizer": "char", "version": 1, "chars": ["ab"]}).encode(),
-         "character tokenizer"),
+        (
+            lambda b: json.dumps(
+                {**_bpe_json(b), "model": {**_bpe_json(b)["model"], "vocab": {"a": 0, "b": 5}}}
+            ).encode(),
+            "0..1",
+        ),
+        (
+            lambda b: json.dumps({"circuitlab_tokenizer": "char", "version": 1, "chars": ["ab"]}).encode(),
+            "character tokenizer",
+        ),
         (lambda b: b"\xff\xfe\x00", "UTF-8"),
     ],
-    ids=["garbage", "truncated", "json-list", "wrong-model-type", "gappy-vocab-ids", "bad-char-table",
-         "binary"],
+    ids=[
+        "garbage",
+        "truncated",
+        "json-list",
+        "wrong-model-type",
+        "gappy-vocab-ids",
+        "bad-char-table",
+        "binary",
+    ],
 )
 def test_corrupt_tokenizer_file_is_a_data_error_naming_the_file(tmp_path, bpe, content, message) -> None:
     path = tmp_path / "tokenizer.json"

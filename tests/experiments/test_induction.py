@@ -31,10 +31,28 @@ class Counter:
 
 
 def tiny_recipe(corpus: Path) -> InductionRecipe:
-    model = TransformerConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_vocab=300, n_ctx=32,
-                              attn_only=True, positional="shortformer", pos_init_range=1.0, seed=0)
-    train = TrainConfig(steps=8, lr=1e-2, min_lr=1e-3, warmup=2, batch_size=4, eval_every=0,
-                        checkpoint_every=0, progress=False)
+    model = TransformerConfig(
+        n_layers=2,
+        d_model=32,
+        n_heads=2,
+        d_head=16,
+        d_vocab=300,
+        n_ctx=32,
+        attn_only=True,
+        positional="shortformer",
+        pos_init_range=1.0,
+        seed=0,
+    )
+    train = TrainConfig(
+        steps=8,
+        lr=1e-2,
+        min_lr=1e-3,
+        warmup=2,
+        batch_size=4,
+        eval_every=0,
+        checkpoint_every=0,
+        progress=False,
+    )
     return InductionRecipe("quick", 300, model, train, repeat_fraction=0.5, eval_every=4, corpus=str(corpus))
 
 
@@ -55,7 +73,9 @@ def tiny_run(tiny_corpus: Path) -> tuple[InductionResult, Path, list[float]]:
     """One tiny training run shared by the schema tests (8 steps of a 2-layer d_model 32 model)."""
     out = tiny_corpus.parent / "run"
     seen: list[float] = []
-    result = run_induction(RunContext(out_dir=out, progress=lambda f, m: seen.append(f)), tiny_recipe(tiny_corpus))
+    result = run_induction(
+        RunContext(out_dir=out, progress=lambda f, m: seen.append(f)), tiny_recipe(tiny_corpus)
+    )
     return result, out, seen
 
 
@@ -64,8 +84,13 @@ def test_tiny_run_returns_a_typed_result_with_history_figures_and_viewer(tiny_ru
     assert isinstance(result, InductionResult) and result.id == "two_layer_induction"
     assert "composition of attention Heads across layers" in result.seed
     assert result.verdict in ("pass", "fail") and result.threshold and result.ran
-    for key in ("max_induction_score", "k_composition_top_pair", "k_composition_baseline",
-                "in_context_gain_removed_by_ablation", "tokens_seen"):
+    for key in (
+        "max_induction_score",
+        "k_composition_top_pair",
+        "k_composition_baseline",
+        "in_context_gain_removed_by_ablation",
+        "tokens_seen",
+    ):
         assert key in result.measured
     assert [h[0] for h in result.induction_heads] == [1] * len(result.induction_heads)
     assert [h[0] for h in result.previous_token_heads] == [0] * len(result.previous_token_heads)
@@ -87,13 +112,19 @@ def test_attention_viewer_json_holds_rounded_causal_patterns_and_marks(tiny_run)
     assert patterns.shape == (2, 2, n, n)
     assert torch.allclose(patterns.sum(-1), torch.ones(2, 2, n), atol=5e-3)
     assert float(patterns.triu(1).abs().max()) == 0.0
-    assert all(round(x, 3) == x for layer in viewer["patterns"] for head in layer for row in head for x in row)
-    marks = {f"{l}.{h}" for l, h in result.induction_heads} | {f"{l}.{h}" for l, h in result.previous_token_heads}
+    assert all(
+        round(x, 3) == x for layer in viewer["patterns"] for head in layer for row in head for x in row
+    )
+    marks = {f"{l}.{h}" for l, h in result.induction_heads} | {
+        f"{l}.{h}" for l, h in result.previous_token_heads
+    }
     assert set(viewer["marks"]) == marks
     assert set(viewer["marks"].values()) <= {"induction", "previous_token"}
 
 
-def test_second_run_reloads_the_checkpoint_and_history_instead_of_training(tiny_run, tiny_corpus: Path) -> None:
+def test_second_run_reloads_the_checkpoint_and_history_instead_of_training(
+    tiny_run, tiny_corpus: Path
+) -> None:
     first, out, _ = tiny_run
     second = run_induction(RunContext(out_dir=out), tiny_recipe(tiny_corpus))
     assert not first.measured["reloaded"] and second.measured["reloaded"]
@@ -113,8 +144,13 @@ def test_tracker_records_scores_every_n_steps_from_the_training_callback() -> No
     tracker = InductionTracker(data, data, every=3, threshold=-1.0)
     batches = lambda step: (data[:, :-1], data[:, 1:])  # noqa: E731
     loss = lambda m, b: next_token_loss(m, type("B", (), {"inputs": b[0], "targets": b[1]})())  # noqa: E731
-    train(model, loss, batches, TrainConfig(steps=7, warmup=1, progress=False, eval_every=0,
-                                            checkpoint_every=0), callbacks=[tracker])
+    train(
+        model,
+        loss,
+        batches,
+        TrainConfig(steps=7, warmup=1, progress=False, eval_every=0, checkpoint_every=0),
+        callbacks=[tracker],
+    )
     assert [p.step for p in tracker.history] == [3, 6]
     assert [p.tokens for p in tracker.history] == [3 * 4 * 14, 6 * 4 * 14]
     for p in tracker.history:
@@ -163,7 +199,9 @@ def test_sinusoidal_pos_init_starts_w_pos_at_the_scaled_table_and_leaves_other_w
     assert 0.8 < float(wide.W_pos.detach().std()) < 1.2 and float(plain.W_pos.detach().std()) < 0.03
 
 
-@pytest.mark.parametrize("bad", [dict(pos_init="rotary"), dict(pos_init_range=0.0)], ids=["pos_init", "range"])
+@pytest.mark.parametrize(
+    "bad", [dict(pos_init="rotary"), dict(pos_init_range=0.0)], ids=["pos_init", "range"]
+)
 def test_pos_init_settings_are_validated(bad: dict) -> None:
     from circuitlab.errors import ConfigError
 
@@ -176,8 +214,17 @@ def test_shortformer_pos_in_norm_feeds_query_and_key_ln_of_resid_plus_pos_and_va
 
     from circuitlab.transformer import Transformer
 
-    cfg = TransformerConfig(n_layers=1, d_model=16, n_heads=2, d_head=8, d_vocab=30, n_ctx=10, seed=1,
-                            pos_init_range=0.5, shortformer_pos_in_norm=True)
+    cfg = TransformerConfig(
+        n_layers=1,
+        d_model=16,
+        n_heads=2,
+        d_head=8,
+        d_vocab=30,
+        n_ctx=10,
+        seed=1,
+        pos_init_range=0.5,
+        shortformer_pos_in_norm=True,
+    )
     model = Transformer(cfg)
     tokens = torch.randint(0, 30, (2, 10), generator=torch.Generator().manual_seed(0))
     _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith(("hook_q", "hook_v")))

@@ -14,9 +14,19 @@ import pytest
 from circuitlab.experiments.runner import validate_results
 
 REDUCED = [
-    "perceptron", "mlp", "lstm_memory", "vae", "positional_encoding", "layernorm",
-    "no_privileged_basis", "virtual_weights", "additive_heads", "refactor_ov",
-    "superposition_pentagon", "sae_recovers_features", "zero_layer_bigram",
+    "perceptron",
+    "mlp",
+    "lstm_memory",
+    "vae",
+    "positional_encoding",
+    "layernorm",
+    "no_privileged_basis",
+    "virtual_weights",
+    "additive_heads",
+    "refactor_ov",
+    "superposition_pentagon",
+    "sae_recovers_features",
+    "zero_layer_bigram",
 ]
 
 
@@ -24,9 +34,21 @@ REDUCED = [
 def test_quick_profile_on_the_reduced_set_passes_and_writes_a_valid_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "circuitlab", "reproduce", "--profile", "quick", "--out", str(out),
-         "--only", *REDUCED],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "circuitlab",
+            "reproduce",
+            "--profile",
+            "quick",
+            "--out",
+            str(out),
+            "--only",
+            *REDUCED,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = json.loads((out / "results.json").read_text())

@@ -24,10 +24,21 @@ from circuitlab.hooks import HookedModule, HookPoint
 from circuitlab.superposition import SAEConfig
 
 TINY = superposition_setup.Sizes(
-    pentagon_sparsities=2, pentagon_restarts=2, pentagon_steps=30,
-    sweep_sparsities=2, sweep_p_min=0.1, sweep_steps=30,
-    dim_features=8, dim_hidden=3, dim_sparsities=2, dim_p_min=0.1, dim_steps=30, dim_batch=64,
-    sae_toy_steps=30, sae_steps=30, batch=64,
+    pentagon_sparsities=2,
+    pentagon_restarts=2,
+    pentagon_steps=30,
+    sweep_sparsities=2,
+    sweep_p_min=0.1,
+    sweep_steps=30,
+    dim_features=8,
+    dim_hidden=3,
+    dim_sparsities=2,
+    dim_p_min=0.1,
+    dim_steps=30,
+    dim_batch=64,
+    sae_toy_steps=30,
+    sae_steps=30,
+    batch=64,
 )
 
 
@@ -47,7 +58,9 @@ def tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RunContext:
     ],
     ids=["pentagon", "sweep", "dimensionality", "sae"],
 )
-def test_claim_returns_typed_result_with_figures_and_json(tiny: RunContext, claim_id: str, result_type) -> None:
+def test_claim_returns_typed_result_with_figures_and_json(
+    tiny: RunContext, claim_id: str, result_type
+) -> None:
     seen: list[float] = []
     ctx = RunContext(out_dir=tiny.out_dir, profile="quick", progress=lambda f, _m: seen.append(f))
     result = CLAIMS[claim_id](ctx)
@@ -84,12 +97,22 @@ def test_sae_on_transformer_reports_metrics_and_the_tokens_where_latents_fire_mo
     model = TinyTokenModel()
     tokens = torch.randint(0, 11, (8, 10), generator=torch.Generator().manual_seed(0))
     cfg = SAEConfig(d_in=6, expansion=2, steps=50, batch_size=32)
-    out = sae_on_transformer(model, tokens, "blocks.0.hook_resid_post", cfg, n_show=3, top_k=4,
-                             decode=lambda ids: " ".join(map(str, ids)))
+    out = sae_on_transformer(
+        model,
+        tokens,
+        "blocks.0.hook_resid_post",
+        cfg,
+        n_show=3,
+        top_k=4,
+        decode=lambda ids: " ".join(map(str, ids)),
+    )
     assert out.metrics.n_latents == 12 and 0 <= out.metrics.dead_latents <= 12
     assert len(out.latents) == 3
-    latents = out.train.sae.encode(model.run_with_cache(tokens, names_filter="blocks.0.hook_resid_post")[1][
-        "blocks.0.hook_resid_post"].reshape(-1, 6)).detach()
+    latents = out.train.sae.encode(
+        model.run_with_cache(tokens, names_filter="blocks.0.hook_resid_post")[1][
+            "blocks.0.hook_resid_post"
+        ].reshape(-1, 6)
+    ).detach()
     for shown in out.latents:
         assert shown.activations == sorted(shown.activations, reverse=True)
         assert shown.activations[0] == pytest.approx(float(latents[:, shown.latent].max()), rel=1e-4)

@@ -14,8 +14,18 @@ from circuitlab.errors import HookNameError, ShapeError
 from circuitlab.hooks import HookedModule
 from circuitlab.transformer import Transformer, TransformerConfig
 
-CFG = TransformerConfig(n_layers=2, d_model=16, n_heads=2, d_head=8, d_vocab=13, n_ctx=8, attn_only=False,
-                        d_mlp=32, positional="learned", seed=0)
+CFG = TransformerConfig(
+    n_layers=2,
+    d_model=16,
+    n_heads=2,
+    d_head=8,
+    d_vocab=13,
+    n_ctx=8,
+    attn_only=False,
+    d_mlp=32,
+    positional="learned",
+    seed=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +56,13 @@ def raise_(exc: type[BaseException]):
     return hook
 
 
-HOOKS = ["hook_embed", "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_result", "blocks.1.mlp.hook_post",
-         "ln_final.hook_normalized"]
+HOOKS = [
+    "hook_embed",
+    "blocks.0.attn.hook_pattern",
+    "blocks.1.attn.hook_result",
+    "blocks.1.mlp.hook_post",
+    "ln_final.hook_normalized",
+]
 
 
 @pytest.mark.parametrize("exc", [Boom, KeyboardInterrupt], ids=["hook-raises", "ctrl-c"])
@@ -81,8 +96,13 @@ def test_a_forward_that_raises_inside_run_with_cache_leaves_no_hook(model, token
 def test_an_unknown_name_in_a_later_hook_spec_detaches_the_earlier_ones(model, tokens) -> None:
     logits = model(tokens)
     with pytest.raises(HookNameError, match="hook_patern"):
-        model.run_with_hooks(tokens, fwd_hooks=[("blocks.0.attn.hook_pattern", lambda a, h: None),
-                                                ("blocks.1.attn.hook_patern", lambda a, h: None)])
+        model.run_with_hooks(
+            tokens,
+            fwd_hooks=[
+                ("blocks.0.attn.hook_pattern", lambda a, h: None),
+                ("blocks.1.attn.hook_patern", lambda a, h: None),
+            ],
+        )
     assert_clean(model, tokens, logits)
 
 
@@ -105,8 +125,9 @@ def nbytes(cache) -> int:
     return sum(t.numel() * t.element_size() for t in cache.values())
 
 
-@pytest.mark.parametrize("name", ["hook_embed", "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_result",
-                                  "blocks.1.mlp.hook_pre"])
+@pytest.mark.parametrize(
+    "name", ["hook_embed", "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_result", "blocks.1.mlp.hook_pre"]
+)
 def test_a_one_name_filter_stores_exactly_that_activation(model, tokens, name) -> None:
     _, everything = model.run_with_cache(tokens)
     logits, cache = model.run_with_cache(tokens, names_filter=name)
@@ -125,8 +146,11 @@ def test_cached_activations_hold_no_autograd_graph(model, tokens) -> None:
     assert all(not t.requires_grad and t.grad_fn is None for t in cache.values())
 
 
-@pytest.mark.parametrize("names_filter", [None, "blocks.0.attn.hook_pattern", lambda n: n.endswith("resid_post")],
-                         ids=["all", "one", "predicate"])
+@pytest.mark.parametrize(
+    "names_filter",
+    [None, "blocks.0.attn.hook_pattern", lambda n: n.endswith("resid_post")],
+    ids=["all", "one", "predicate"],
+)
 def test_float16_cache_holds_half_the_bytes(model, tokens, names_filter) -> None:
     _, full = model.run_with_cache(tokens, names_filter=names_filter)
     _, half = model.run_with_cache(tokens, names_filter=names_filter, cache_dtype=torch.float16)

@@ -47,7 +47,9 @@ def test_feature_dimensionality_of_regular_geometries(W: torch.Tensor, expected:
 
 
 def test_feature_dimensionality_ignores_length_of_the_whole_geometry() -> None:
-    torch.testing.assert_close(feature_dimensionality(3.0 * polygon(5)), torch.full((5,), 2 / 5, dtype=torch.float64))
+    torch.testing.assert_close(
+        feature_dimensionality(3.0 * polygon(5)), torch.full((5,), 2 / 5, dtype=torch.float64)
+    )
 
 
 def test_feature_dimensionality_matches_a_per_feature_loop() -> None:

@@ -52,7 +52,9 @@ def test_forward_follows_the_encoder_decoder_equations() -> None:
     torch.testing.assert_close(out.latents, f)
     torch.testing.assert_close(out.recon, f @ sae.W_dec + sae.b_dec)
     loss = sae.loss(x)
-    torch.testing.assert_close(loss.total, ((x - out.recon) ** 2).sum(-1).mean() + 1e-3 * f.abs().sum(-1).mean())
+    torch.testing.assert_close(
+        loss.total, ((x - out.recon) ** 2).sum(-1).mean() + 1e-3 * f.abs().sum(-1).mean()
+    )
 
 
 def test_latent_count_is_a_multiple_of_input_width_and_decoder_rows_start_unit() -> None:

@@ -20,7 +20,12 @@ from circuitlab.superposition import (
 
 def small(activation: str = "relu") -> ToyModel:
     return ToyModel(
-        5, 2, 3, geometric_importance(5, 0.9), [1.0, 0.3, 0.05], activation=activation,
+        5,
+        2,
+        3,
+        geometric_importance(5, 0.9),
+        [1.0, 0.3, 0.05],
+        activation=activation,
         generator=torch.Generator().manual_seed(1),
     )
 
@@ -123,9 +128,17 @@ def test_config_broadcasts_scalars_and_is_frozen() -> None:
         ({"activation": "gelu"}, "expected 'relu' or 'linear'"),
     ],
     ids=[
-        "importance_short", "importance_above_one", "importance_negative", "probability_short",
-        "probability_above_one", "probability_nan", "probability_bad_table", "no_features",
-        "no_hidden", "no_instances", "unknown_activation",
+        "importance_short",
+        "importance_above_one",
+        "importance_negative",
+        "probability_short",
+        "probability_above_one",
+        "probability_nan",
+        "probability_bad_table",
+        "no_features",
+        "no_hidden",
+        "no_instances",
+        "unknown_activation",
     ],
 )
 def test_bad_config_raises_config_error_naming_value_and_limit(kwargs: dict, message: str) -> None:

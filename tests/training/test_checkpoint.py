@@ -55,7 +55,10 @@ def test_save_then_load_gives_the_same_model_bitwise(tmp_path) -> None:
     tokens = batches()(0).inputs
     assert torch.equal(back(tokens), model(tokens))
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-        "checkpoint.json", "model.safetensors", "tokenizer.json"]
+        "checkpoint.json",
+        "model.safetensors",
+        "tokenizer.json",
+    ]
     assert read_tokenizer(tmp_path / "m").to_str() == TOKENIZER.to_str()
 
 
@@ -108,7 +111,11 @@ def _edit_json(path: Path) -> None:
 
 DAMAGE = {
     "missing-path": (lambda d: d / "nope", None, "does not exist"),
-    "no-checkpoint-json": (lambda d: d, lambda d: (d / "checkpoint.json").unlink(), "holds no checkpoint.json"),
+    "no-checkpoint-json": (
+        lambda d: d,
+        lambda d: (d / "checkpoint.json").unlink(),
+        "holds no checkpoint.json",
+    ),
     "truncated-weights": (lambda d: d, lambda d: _truncate(d / "model.safetensors"), "sha256 checksum"),
     "bit-flipped-weights": (lambda d: d, lambda d: _flip_byte(d / "model.safetensors"), "sha256 checksum"),
     "missing-weights": (lambda d: d, lambda d: (d / "model.safetensors").unlink(), "is missing"),
@@ -149,7 +156,9 @@ def test_full_disk_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypat
 
     monkeypatch.setattr(files_mod, "_write_bytes", full_disk)
     new, _ = trained(seed=1)
-    with pytest.raises(CheckpointError, match="No space left on device.*previous checkpoint there is unchanged"):
+    with pytest.raises(
+        CheckpointError, match="No space left on device.*previous checkpoint there is unchanged"
+    ):
         save_checkpoint(tmp_path, new, step=2)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert same_weights(cl.load(tmp_path), old)
@@ -228,7 +237,9 @@ def test_loading_never_calls_torch_load_or_pickle(tmp_path, monkeypatch) -> None
     for target, name in ((torch, "load"), (pickle, "load"), (pickle, "loads"), (pickle, "Unpickler")):
         monkeypatch.setattr(target, name, forbidden)
     assert same_weights(cl.load(tmp_path), model)
-    restore_training_state(tmp_path, TinyLM(TinyConfig()), make_optimizer(TinyLM(TinyConfig()), TrainConfig()))
+    restore_training_state(
+        tmp_path, TinyLM(TinyConfig()), make_optimizer(TinyLM(TinyConfig()), TrainConfig())
+    )
 
 
 def test_circuitlab_sample_refuses_a_malicious_pickle(tmp_path) -> None:
@@ -236,8 +247,13 @@ def test_circuitlab_sample_refuses_a_malicious_pickle(tmp_path) -> None:
     path = tmp_path / "model.pt"
     path.write_bytes(_evil_bytes(marker))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    proc = subprocess.run([sys.executable, "-m", "circuitlab", "sample", str(path)], capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "circuitlab", "sample", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "refusing a pickle" in proc.stderr and "Traceback" not in proc.stderr
     assert not marker.exists()

@@ -22,8 +22,13 @@ STEPS = 30
 
 def start(out: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(SCRIPT.parent)}
-    return subprocess.Popen([sys.executable, str(SCRIPT), str(out), str(STEPS), *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(out), str(STEPS), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_step(proc: subprocess.Popen) -> int:

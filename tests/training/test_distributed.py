@@ -20,8 +20,13 @@ STEPS = 6
 
 def run(cmd: list[str], out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(SCRIPT.parent), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([*cmd, str(SCRIPT), str(out), str(STEPS), "--losses", str(out) + ".json"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*cmd, str(SCRIPT), str(out), str(STEPS), "--losses", str(out) + ".json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(Path(str(out) + ".json").read_text())
 
@@ -29,12 +34,15 @@ def run(cmd: list[str], out: Path) -> dict:
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path) -> None:
     single = run([sys.executable], tmp_path / "single")
-    ddp = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
-              tmp_path / "ddp")
+    ddp = run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
+        tmp_path / "ddp",
+    )
     assert len(ddp["losses"]) == STEPS
     assert ddp["losses"] == pytest.approx(single["losses"], rel=1e-5)
-    assert [e["val_loss"] for e in ddp["evals"]] == pytest.approx([e["val_loss"] for e in single["evals"]],
-                                                                  rel=1e-5)
+    assert [e["val_loss"] for e in ddp["evals"]] == pytest.approx(
+        [e["val_loss"] for e in single["evals"]], rel=1e-5
+    )
     weights = {}
     for name in ("single", "ddp"):
         meta = read_meta(tmp_path / name)

@@ -27,9 +27,21 @@ from circuitlab.training import TrainConfig
         ({"device": "toaster"}, "device='toaster'"),
         ({"steps": 2.5}, "steps=2.5"),
     ],
-    ids=["lr-zero", "lr-negative", "lr-nan", "steps-zero", "batch-negative", "accum-zero",
-         "batch-not-divisible", "warmup-negative", "min-lr-above-lr", "decay-negative", "beta-above-1",
-         "unknown-device", "float-steps"],
+    ids=[
+        "lr-zero",
+        "lr-negative",
+        "lr-nan",
+        "steps-zero",
+        "batch-negative",
+        "accum-zero",
+        "batch-not-divisible",
+        "warmup-negative",
+        "min-lr-above-lr",
+        "decay-negative",
+        "beta-above-1",
+        "unknown-device",
+        "float-steps",
+    ],
 )
 def test_bad_train_config_is_refused_naming_the_value(changes, message) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):

@@ -70,8 +70,9 @@ def token_stream(n: int = 4000, d_vocab: int = 17, seed: int = 0) -> np.ndarray:
 
 
 def batches(batch_size: int = 8, seed: int = 0, stream: int = 0) -> WindowBatches:
-    return WindowBatches(token_stream(), batch_size=batch_size, n_ctx=TinyConfig().n_ctx, seed=seed,
-                         stream=stream)
+    return WindowBatches(
+        token_stream(), batch_size=batch_size, n_ctx=TinyConfig().n_ctx, seed=seed, stream=stream
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,16 +85,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     model = TinyLM(TinyConfig())
-    cfg = TrainConfig(steps=args.steps, lr=3e-2, min_lr=3e-3, warmup=3, batch_size=8, grad_accum=2,
-                      eval_every=5, eval_batches=2, checkpoint_every=1, progress=False)
+    cfg = TrainConfig(
+        steps=args.steps,
+        lr=3e-2,
+        min_lr=3e-3,
+        warmup=3,
+        batch_size=8,
+        grad_accum=2,
+        eval_every=5,
+        eval_batches=2,
+        checkpoint_every=1,
+        progress=False,
+    )
 
     class Report:
         def on_step(self, state: Any) -> None:
             print(f"step {state.step}", flush=True)
             time.sleep(args.slow)
 
-    result = train(model, next_token_loss, batches(), cfg, val_batches=batches(stream=1),
-                   callbacks=[Report()], out_dir=args.out, resume=args.resume)
+    result = train(
+        model,
+        next_token_loss,
+        batches(),
+        cfg,
+        val_batches=batches(stream=1),
+        callbacks=[Report()],
+        out_dir=args.out,
+        resume=args.resume,
+    )
     if args.losses:
         Path(args.losses).write_text(json.dumps({"losses": result.losses, "evals": result.evals}))
     print(f"done {result.step} interrupted={result.interrupted}", flush=True)

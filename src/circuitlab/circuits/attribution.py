@@ -127,7 +127,9 @@ def _positions_in_stream(model) -> bool:
     return model.cfg.positional in ("sinusoidal", "learned")
 
 
-def decompose_resid(cache: ActivationCache, layer: int | None = None, split_heads: bool = False) -> ComponentStack:
+def decompose_resid(
+    cache: ActivationCache, layer: int | None = None, split_heads: bool = False
+) -> ComponentStack:
     """The components whose sum is the residual stream entering ``layer`` (None: the final stream).
 
     "embed", "pos_embed" (sinusoidal / learned positions only: shortformer positions never enter
@@ -197,7 +199,9 @@ def logit_attrs(
     x = comps.components
     if not isinstance(tokens, Tensor) or tokens.shape != x.shape[1:3] or tokens.is_floating_point():
         got = tuple(tokens.shape) if isinstance(tokens, Tensor) else type(tokens).__name__
-        raise ShapeError(f"logit_attrs tokens: expected int ids of shape {tuple(x.shape[1:3])} [batch, pos], got {got}")
+        raise ShapeError(
+            f"logit_attrs tokens: expected int ids of shape {tuple(x.shape[1:3])} [batch, pos], got {got}"
+        )
     W_U, b_U = model.W_U.detach(), model.b_U.detach()
     direction = W_U.T[tokens]  # [b, p, d_model]
     bias = b_U[tokens]

@@ -41,7 +41,9 @@ def repeated_random_tokens(
     pos = 2 * half_len (+ 1 with a BOS). Seeded by a private generator.
     """
     if bos is not None and not 0 <= bos < d_vocab:
-        raise ConfigError(f"repeated_random_tokens bos={bos}: must be a token id in [0, {d_vocab - 1}] or None")
+        raise ConfigError(
+            f"repeated_random_tokens bos={bos}: must be a token id in [0, {d_vocab - 1}] or None"
+        )
     gen = torch.Generator().manual_seed(seed)
     if bos is None:
         half = torch.randint(0, d_vocab, (batch, half_len), generator=gen)
@@ -68,7 +70,9 @@ class _StopForward(Exception):
     """Raised by a hook once the last pattern is stored: nothing after it is needed."""
 
 
-def attention_patterns(model, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch n_layers n_heads pos pos"]:
+def attention_patterns(
+    model, tokens: Int[Tensor, "batch pos"]
+) -> Float[Tensor, "batch n_layers n_heads pos pos"]:
     """Every layer's attention pattern, stopping the forward pass after the last layer's softmax
     (the rest of that layer and the unembedding are never computed)."""
     names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]

@@ -119,8 +119,17 @@ def skip_trigrams(
     found = []
     for j, a in enumerate(sources.tolist()):
         b = int(qk_cols[:, j].argmax())
-        found.append(SkipTrigram(layer, head, a, int(ids[b]), int(ids[best_out[order[j]]]),
-                                 float(qk_cols[b, j]), float(best_val[order[j]])))
+        found.append(
+            SkipTrigram(
+                layer,
+                head,
+                a,
+                int(ids[b]),
+                int(ids[best_out[order[j]]]),
+                float(qk_cols[b, j]),
+                float(best_val[order[j]]),
+            )
+        )
     found.sort(key=lambda t: t.ov * max(t.qk, 0.0), reverse=True)
     return found[:k]
 

@@ -166,7 +166,9 @@ def patch_activation(
     return model.run_with_hooks(corrupted_tokens, fwd_hooks=[(hook_name, hook)])
 
 
-def _clean_and_corrupted(model, clean_tokens: Tensor, corrupted_tokens: Tensor, names: list[str], metric: Metric):
+def _clean_and_corrupted(
+    model, clean_tokens: Tensor, corrupted_tokens: Tensor, names: list[str], metric: Metric
+):
     clean_tokens = model.check_tokens(clean_tokens)
     corrupted_tokens = model.check_tokens(corrupted_tokens)
     if clean_tokens.shape != corrupted_tokens.shape:
@@ -175,7 +177,12 @@ def _clean_and_corrupted(model, clean_tokens: Tensor, corrupted_tokens: Tensor, 
             "activation patching needs prompts of the same shape"
         )
     clean_logits, cache = model.run_with_cache(clean_tokens, names_filter=names)
-    return corrupted_tokens, cache, _as_float(metric(clean_logits)), _as_float(metric(model(corrupted_tokens)))
+    return (
+        corrupted_tokens,
+        cache,
+        _as_float(metric(clean_logits)),
+        _as_float(metric(model(corrupted_tokens))),
+    )
 
 
 @torch.no_grad()

@@ -35,7 +35,9 @@ def check_head(model, layer: int, head: int | None = None) -> None:
         raise ConfigError(
             f"layer {layer!r} out of range: this model has layers 0..{cfg.n_layers - 1} (n_layers={cfg.n_layers})"
         )
-    if head is not None and (isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < cfg.n_heads):
+    if head is not None and (
+        isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < cfg.n_heads
+    ):
         raise ConfigError(
             f"head {head!r} out of range: each layer has heads 0..{cfg.n_heads - 1} (n_heads={cfg.n_heads})"
         )
@@ -49,7 +51,9 @@ def fold_norm(norm, W: Float[Tensor, "... d_model d_out"]) -> Float[Tensor, "...
     return W - W.mean(-2, keepdim=True)
 
 
-def reader_weights(model, layer: int, which: str, fold_ln: bool = True) -> Float[Tensor, "n_heads d_model d_head"]:
+def reader_weights(
+    model, layer: int, which: str, fold_ln: bool = True
+) -> Float[Tensor, "n_heads d_model d_head"]:
     """W_Q, W_K or W_V of one layer, with ln1 folded in when ``fold_ln``."""
     if which not in QKV:
         raise ConfigError(f"reader {which!r}: choose one of {', '.join(QKV)}")
@@ -170,7 +174,9 @@ def virtual_weights(model, writer: str, reader: str, fold_ln: bool = True) -> Fa
             f"virtual_weights(pos_embed, {reader!r}): shortformer positions reach only Q and K inputs; "
             "pick a reader 'L<l>H<h>.q' or '.k'"
         )
-    W_read, r_at = _reader(model, reader, fold_ln, raw=shortformer_pos and not model.cfg.shortformer_pos_in_norm)
+    W_read, r_at = _reader(
+        model, reader, fold_ln, raw=shortformer_pos and not model.cfg.shortformer_pos_in_norm
+    )
     if not w_at < r_at:
         raise ConfigError(
             f"virtual_weights({writer!r}, {reader!r}): {writer} writes after {reader} reads; "

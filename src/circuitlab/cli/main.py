@@ -66,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a bug, not bad input: still one line, the traceback behind --debug
         if args.debug:
             raise
-        print(f"circuitlab: internal error: {type(err).__name__}: {err}; rerun with --debug for the "
-              "traceback and report it", file=sys.stderr)
+        print(
+            f"circuitlab: internal error: {type(err).__name__}: {err}; rerun with --debug for the "
+            "traceback and report it",
+            file=sys.stderr,
+        )
         return 1
 
 

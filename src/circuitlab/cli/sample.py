@@ -11,8 +11,11 @@ from circuitlab.training.checkpoint import load_checkpoint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("sample", help="generate text from a checkpoint",
-                              description="Continue a prompt with a model saved by circuitlab train.")
+    p = subparsers.add_parser(
+        "sample",
+        help="generate text from a checkpoint",
+        description="Continue a prompt with a model saved by circuitlab train.",
+    )
     p.add_argument("checkpoint", help="checkpoint folder (the --out of circuitlab train)")
     p.add_argument("--prompt", default="def ")
     p.add_argument("--max-new-tokens", type=int, default=100)
@@ -28,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
     if ckpt.tokenizer is None:
-        raise CheckpointError(f"checkpoint {ckpt.path} holds no tokenizer.json; sampling needs one "
-                              "(save with cl.save(model, path, tokenizer=...))")
+        raise CheckpointError(
+            f"checkpoint {ckpt.path} holds no tokenizer.json; sampling needs one "
+            "(save with cl.save(model, path, tokenizer=...))"
+        )
     ids = ckpt.tokenizer.encode(args.prompt)
     if not ids:
         raise DataError("--prompt encodes to no tokens; give a non-empty prompt")

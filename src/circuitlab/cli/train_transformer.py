@@ -24,7 +24,8 @@ def add_parser(train_subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
     m = TransformerConfig()
     p = train_subparsers.add_parser(
-        "transformer", help="train a decoder-only transformer on a text corpus",
+        "transformer",
+        help="train a decoder-only transformer on a text corpus",
         description="Train a transformer on the Python standard library (default) or your own text.",
     )
     model = p.add_argument_group("model")
@@ -72,39 +73,71 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"--out {str(out)!r} is a file; choose a folder")
     if (out / CHECKPOINT_JSON).is_file() and not args.resume:
-        raise CheckpointError(f"--out {out} already holds a checkpoint; pass --resume to continue it "
-                              "or choose another --out")
+        raise CheckpointError(
+            f"--out {out} already holds a checkpoint; pass --resume to continue it or choose another --out"
+        )
     tokenizer = read_tokenizer(out) if args.resume and (out / CHECKPOINT_JSON).is_file() else None
     corpus = load_corpus(args.corpus, max_bytes=args.corpus_max_bytes)
     if tokenizer is None:
         tokenizer = train_tokenizer(corpus, args.tokenizer, args.vocab_size, args.cache_dir)
     tokens = tokenize_corpus(corpus, tokenizer, args.val_fraction, args.cache_dir)
     cfg = TransformerConfig(
-        n_layers=args.n_layers, d_model=args.d_model, n_heads=args.n_heads, d_head=args.d_head,
-        d_vocab=tokenizer.vocab_size, n_ctx=args.n_ctx, attn_only=args.attn_only, d_mlp=args.d_mlp,
-        positional=args.positional, normalization=args.normalization, seed=args.seed,
+        n_layers=args.n_layers,
+        d_model=args.d_model,
+        n_heads=args.n_heads,
+        d_head=args.d_head,
+        d_vocab=tokenizer.vocab_size,
+        n_ctx=args.n_ctx,
+        attn_only=args.attn_only,
+        d_mlp=args.d_mlp,
+        positional=args.positional,
+        normalization=args.normalization,
+        seed=args.seed,
     )
     tcfg = TrainConfig(
-        steps=args.steps, lr=args.lr, min_lr=args.lr / 10 if args.min_lr is None else args.min_lr,
+        steps=args.steps,
+        lr=args.lr,
+        min_lr=args.lr / 10 if args.min_lr is None else args.min_lr,
         warmup=min(100, args.steps // 10) if args.warmup is None else args.warmup,
-        batch_size=args.batch_size, grad_accum=args.grad_accum, weight_decay=args.weight_decay,
-        grad_clip=args.grad_clip, eval_every=args.eval_every, eval_batches=args.eval_batches,
-        checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        weight_decay=args.weight_decay,
+        grad_clip=args.grad_clip,
+        eval_every=args.eval_every,
+        eval_batches=args.eval_batches,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        device=args.device,
         progress=not args.no_progress,
     )
     train_batches = WindowBatches(tokens.train, tcfg.batch_size, cfg.n_ctx, seed=args.seed)
-    val_batches = (WindowBatches(tokens.val, tcfg.batch_size, cfg.n_ctx, seed=args.seed, stream=1)
-                   if len(tokens.val) > cfg.n_ctx else None)
-    result = train(Transformer(cfg), next_token_loss, train_batches, tcfg, val_batches=val_batches,
-                   out_dir=out, resume=args.resume, tokenizer=tokenizer)
+    val_batches = (
+        WindowBatches(tokens.val, tcfg.batch_size, cfg.n_ctx, seed=args.seed, stream=1)
+        if len(tokens.val) > cfg.n_ctx
+        else None
+    )
+    result = train(
+        Transformer(cfg),
+        next_token_loss,
+        train_batches,
+        tcfg,
+        val_batches=val_batches,
+        out_dir=out,
+        resume=args.resume,
+        tokenizer=tokenizer,
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return 130 if result.interrupted else 0
     val = f", val loss {result.evals[-1]['val_loss']:.4f}" if result.evals else ""
     loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "n/a"
     if result.interrupted:
-        print(f"interrupted at step {result.step}; checkpoint saved in {out}; continue with --resume",
-              file=sys.stderr)
+        print(
+            f"interrupted at step {result.step}; checkpoint saved in {out}; continue with --resume",
+            file=sys.stderr,
+        )
         return 130
-    print(f"trained {result.step} steps: loss {loss}{val}, {result.tokens_per_s:,.0f} tokens/s; "
-          f"checkpoint in {out}")
+    print(
+        f"trained {result.step} steps: loss {loss}{val}, {result.tokens_per_s:,.0f} tokens/s; "
+        f"checkpoint in {out}"
+    )
     return 0

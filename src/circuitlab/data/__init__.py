@@ -13,7 +13,21 @@ from circuitlab.data.tokenizer import (
 )
 
 __all__ = [
-    "STDLIB", "Batch", "BPETokenizer", "CharTokenizer", "Corpus", "Document", "TokenizedCorpus",
-    "Tokenizer", "WindowBatches", "cache_dir", "load_corpus", "load_tokenizer", "stdlib_files",
-    "tokenize_corpus", "tokenizer_from_str", "tokenizer_hash", "train_tokenizer",
+    "STDLIB",
+    "Batch",
+    "BPETokenizer",
+    "CharTokenizer",
+    "Corpus",
+    "Document",
+    "TokenizedCorpus",
+    "Tokenizer",
+    "WindowBatches",
+    "cache_dir",
+    "load_corpus",
+    "load_tokenizer",
+    "stdlib_files",
+    "tokenize_corpus",
+    "tokenizer_from_str",
+    "tokenizer_hash",
+    "train_tokenizer",
 ]

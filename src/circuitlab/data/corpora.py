@@ -80,7 +80,8 @@ def stdlib_files(root: Path | None = None) -> list[Path]:
     """Every ``*.py`` file of the standard library, sorted, without tests and site-packages."""
     root = root or stdlib_root()
     files = [
-        p for p in root.rglob("*.py")
+        p
+        for p in root.rglob("*.py")
         if not _SKIP_DIRS.intersection(p.relative_to(root).parts[:-1]) and p.is_file()
     ]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
@@ -102,8 +103,11 @@ def _user_files(spec: str) -> tuple[Path, list[Path]]:
     if path.is_file():
         return path.parent, [path]
     files = sorted(
-        (p for p in path.rglob("*") if p.is_file() and not any(s.startswith(".") for s in
-                                                                  p.relative_to(path).parts)),
+        (
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not any(s.startswith(".") for s in p.relative_to(path).parts)
+        ),
         key=lambda p: p.relative_to(path).as_posix(),
     )
     return path, files

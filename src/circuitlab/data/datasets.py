@@ -66,8 +66,9 @@ def _encode(docs: list, tokenizer: Tokenizer) -> np.ndarray:
     return np.asarray(ids, dtype=_dtype(tokenizer.vocab_size))
 
 
-def tokenize_corpus(corpus: Corpus, tokenizer: Tokenizer, val_fraction: float = 0.1,
-                    cache: str | Path | None = None) -> TokenizedCorpus:
+def tokenize_corpus(
+    corpus: Corpus, tokenizer: Tokenizer, val_fraction: float = 0.1, cache: str | Path | None = None
+) -> TokenizedCorpus:
     """Tokenize ``corpus`` (cached) and split it by file into train and validation.
 
     A one-file corpus cannot be split by file: its last ``val_fraction`` of tokens is held out.
@@ -85,15 +86,21 @@ def tokenize_corpus(corpus: Corpus, tokenizer: Tokenizer, val_fraction: float = 
     val_docs = [d for i, d in enumerate(docs) if i in val_idx]
     train, val = _encode(train_docs, tokenizer), _encode(val_docs, tokenizer)
     if len(docs) == 1 and val_fraction > 0:
-        log.info("corpus %s has one file: holding out its last %.0f%% of tokens", corpus.source,
-                 100 * val_fraction)
+        log.info(
+            "corpus %s has one file: holding out its last %.0f%% of tokens", corpus.source, 100 * val_fraction
+        )
         cut = int(len(train) * (1 - val_fraction))
         train, val = train[:cut], train[cut:]
     atomic_write(folder / "train.bin", train.tobytes())
     atomic_write(folder / "val.bin", val.tobytes())
-    meta = {"vocab_size": tokenizer.vocab_size, "dtype": train.dtype.name, "n_train": len(train),
-            "n_val": len(val), "train_files": [d.name for d in train_docs],
-            "val_files": [d.name for d in val_docs]}
+    meta = {
+        "vocab_size": tokenizer.vocab_size,
+        "dtype": train.dtype.name,
+        "n_train": len(train),
+        "n_val": len(val),
+        "train_files": [d.name for d in train_docs],
+        "val_files": [d.name for d in val_docs],
+    }
     atomic_write(folder / "meta.json", json.dumps(meta).encode())
     return _read_cached(folder, tokenizer.vocab_size)
 
@@ -111,8 +118,13 @@ def _read_cached(folder: Path, vocab_size: int) -> TokenizedCorpus | None:
             if path.stat().st_size != n * dtype.itemsize:
                 return None
             arrays.append(np.memmap(path, dtype=dtype, mode="r", shape=(n,)) if n else np.zeros(0, dtype))
-        return TokenizedCorpus(arrays[0], arrays[1], tuple(meta["train_files"]),
-                               tuple(meta["val_files"]), int(meta["vocab_size"]))
+        return TokenizedCorpus(
+            arrays[0],
+            arrays[1],
+            tuple(meta["train_files"]),
+            tuple(meta["val_files"]),
+            int(meta["vocab_size"]),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -123,8 +135,9 @@ class WindowBatches:
     ``batches(step) -> Batch`` with ``inputs, targets: int64 [batch_size, n_ctx]``.
     """
 
-    def __init__(self, tokens: np.ndarray, batch_size: int, n_ctx: int, seed: int = 0,
-                 stream: int = 0) -> None:
+    def __init__(
+        self, tokens: np.ndarray, batch_size: int, n_ctx: int, seed: int = 0, stream: int = 0
+    ) -> None:
         for name, value in (("batch_size", batch_size), ("n_ctx", n_ctx)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise DataError(f"WindowBatches {name}={value!r}: must be an integer >= 1")

@@ -83,8 +83,10 @@ class RepeatedPassageBatches:
         if self.passage not in ("corpus", "random"):
             raise DataError(f"RepeatedPassageBatches passage={self.passage!r}: choose corpus or random")
         if self.passage == "random" and (not isinstance(self.d_vocab, int) or self.d_vocab < 3):
-            raise DataError(f"RepeatedPassageBatches d_vocab={self.d_vocab!r}: passage='random' needs the "
-                            "vocabulary size (an integer >= 3) to draw ids from")
+            raise DataError(
+                f"RepeatedPassageBatches d_vocab={self.d_vocab!r}: passage='random' needs the "
+                "vocabulary size (an integer >= 3) to draw ids from"
+            )
         _positive_int("RepeatedPassageBatches min_len", self.min_len)
         if self.longest < self.min_len:
             raise DataError(

@@ -83,8 +83,10 @@ class CharTokenizer:
     @classmethod
     def from_json(cls, data: dict[str, Any], where: str) -> CharTokenizer:
         chars = data.get("chars")
-        if data.get("version") != 1 or not isinstance(chars, list) or not all(
-            isinstance(c, str) and len(c) == 1 for c in chars
+        if (
+            data.get("version") != 1
+            or not isinstance(chars, list)
+            or not all(isinstance(c, str) and len(c) == 1 for c in chars)
         ):
             raise DataError(f"{where}: not a version-1 character tokenizer (needs a 'chars' list)")
         return cls(chars)
@@ -113,7 +115,9 @@ class BPETokenizer:
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size, special_tokens=[EOT], show_progress=False,
+            vocab_size=vocab_size,
+            special_tokens=[EOT],
+            show_progress=False,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         )
         tok.train_from_iterator((d.text for d in corpus.documents), trainer=trainer)
@@ -144,11 +148,18 @@ class BPETokenizer:
     def from_json(cls, data: dict[str, Any], text: str, where: str) -> BPETokenizer:
         model = data.get("model")
         vocab = model.get("vocab") if isinstance(model, dict) else None
-        if (not isinstance(model, dict) or model.get("type") != "BPE" or not isinstance(vocab, dict)
-                or not vocab or not isinstance(model.get("merges"), list)):
+        if (
+            not isinstance(model, dict)
+            or model.get("type") != "BPE"
+            or not isinstance(vocab, dict)
+            or not vocab
+            or not isinstance(model.get("merges"), list)
+        ):
             raise DataError(f"{where}: not a BPE tokenizer file (needs model.type 'BPE', vocab, merges)")
         ids = sorted(vocab.values())
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids) or ids != list(range(len(ids))):
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids) or ids != list(
+            range(len(ids))
+        ):
             raise DataError(f"{where}: BPE vocab ids must be the integers 0..{len(vocab) - 1}, each once")
         try:
             return cls(tokenizers.Tokenizer.from_str(text))
@@ -168,8 +179,9 @@ def tokenizer_from_str(text: str, where: str = "tokenizer") -> Tokenizer:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataError(f"{where}: not valid JSON ({err.msg} at line {err.lineno}); "
-                        "re-save the tokenizer or retrain it") from None
+        raise DataError(
+            f"{where}: not valid JSON ({err.msg} at line {err.lineno}); re-save the tokenizer or retrain it"
+        ) from None
     if not isinstance(data, dict):
         raise DataError(f"{where}: a tokenizer file must hold a JSON object")
     if data.get("circuitlab_tokenizer") == "char":
@@ -181,8 +193,10 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load a BPE or character tokenizer file, checking its schema first."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"tokenizer file {str(path)!r} does not exist; pass the tokenizer.json "
-                        "saved next to the checkpoint")
+        raise DataError(
+            f"tokenizer file {str(path)!r} does not exist; pass the tokenizer.json "
+            "saved next to the checkpoint"
+        )
     if path.stat().st_size > MAX_TOKENIZER_BYTES:
         raise DataError(f"{path}: {path.stat().st_size} bytes is too large for a tokenizer file")
     try:
@@ -192,14 +206,15 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     return tokenizer_from_str(text, str(path))
 
 
-def train_tokenizer(corpus: Corpus, kind: str = "bpe", vocab_size: int = 4096,
-                    cache: str | Path | None = None) -> Tokenizer:
+def train_tokenizer(
+    corpus: Corpus, kind: str = "bpe", vocab_size: int = 4096, cache: str | Path | None = None
+) -> Tokenizer:
     """Train a ``"bpe"`` or ``"char"`` tokenizer on ``corpus``, cached by corpus hash."""
     if kind not in ("bpe", "char"):
         raise DataError(f"tokenizer kind {kind!r}: choose bpe or char")
-    key = hashlib.sha256(
-        f"{corpus.hash}|{kind}|{vocab_size}|{tokenizers.__version__}".encode()
-    ).hexdigest()[:24]
+    key = hashlib.sha256(f"{corpus.hash}|{kind}|{vocab_size}|{tokenizers.__version__}".encode()).hexdigest()[
+        :24
+    ]
     path = cache_dir(cache) / "tokenizers" / f"{kind}-{key}.json"
     if path.is_file():
         try:

@@ -78,8 +78,9 @@ def composition_table(model, prev: list[int], ind: list[int]) -> dict[str, Any]:
     rows = [["previous-token head", "induction head", "K", "Q", "V", "K baseline"]]
     for p in prev:
         for i in ind:
-            rows.append([f"0.{p}", f"1.{i}", *(round(float(comp[m][p, i]), 4) for m in "KQV"),
-                         round(base["K"], 4)])
+            rows.append(
+                [f"0.{p}", f"1.{i}", *(round(float(comp[m][p, i]), 4) for m in "KQV"), round(base["K"], 4)]
+            )
     return {"scores": comp, "baseline": base, "rows": rows}
 
 
@@ -104,7 +105,10 @@ def analyse(ctx: RunContext, trained: TrainedInduction) -> InductionResult:
     model, recipe = trained.model, trained.recipe
     bos = getattr(trained.data.tokenizer, "eot_id", None)
     tokens = scoring_tokens(recipe, bos, seed=4321)  # held-out draw, not the tracker's
-    ind_scores, prev_scores = head_scores(model, "induction", tokens), head_scores(model, "previous_token", tokens)
+    ind_scores, prev_scores = (
+        head_scores(model, "induction", tokens),
+        head_scores(model, "previous_token", tokens),
+    )
     prev, ind = find_heads(prev_scores, 0), find_heads(ind_scores, 1)
     comp = composition_table(model, prev, ind)
     k, q, v = (float(comp["scores"][m][prev[0], ind[0]]) for m in ("K", "Q", "V"))
@@ -120,14 +124,19 @@ def analyse(ctx: RunContext, trained: TrainedInduction) -> InductionResult:
         "induction_heads": [f"1.{i}" for i in ind],
         "previous_token_heads": [f"0.{p}" for p in prev],
         "max_previous_token_score": round(float(prev_scores[0].max()), 4),
-        "k_composition_top_pair": round(k, 4), "q_composition_top_pair": round(q, 4),
-        "v_composition_top_pair": round(v, 4), "k_composition_baseline": round(comp["baseline"]["K"], 4),
-        "loss_first_half": round(clean_first, 3), "loss_second_half": round(clean_second, 3),
-        "ablated_loss_first_half": round(abl_first, 3), "ablated_loss_second_half": round(abl_second, 3),
+        "k_composition_top_pair": round(k, 4),
+        "q_composition_top_pair": round(q, 4),
+        "v_composition_top_pair": round(v, 4),
+        "k_composition_baseline": round(comp["baseline"]["K"], 4),
+        "loss_first_half": round(clean_first, 3),
+        "loss_second_half": round(clean_second, 3),
+        "ablated_loss_first_half": round(abl_first, 3),
+        "ablated_loss_second_half": round(abl_second, 3),
         "in_context_gain_removed_by_ablation": round(removed, 3),
         "icl_score_final": trained.history[-1].icl if trained.history else None,
         "tokens_seen": trained.tokens_seen,
-        "train_seconds": round(trained.train_seconds, 1), "tokens_per_s": round(trained.tokens_per_s),
+        "train_seconds": round(trained.train_seconds, 1),
+        "tokens_per_s": round(trained.tokens_per_s),
         "tokens_to_induction": first.tokens if first else None,
         "seconds_to_induction": first.seconds if first else None,
         "reloaded": trained.reloaded,
@@ -137,40 +146,63 @@ def analyse(ctx: RunContext, trained: TrainedInduction) -> InductionResult:
     ok_abl = removed >= ABLATION_THRESHOLD
     figures = {
         "Attention patterns of the found heads on BOS + R + R": ctx.rel(
-            plot_patterns(ctx, model, tokens[:1], [(0, p) for p in prev] + [(1, i) for i in ind])),
+            plot_patterns(ctx, model, tokens[:1], [(0, p) for p in prev] + [(1, i) for i in ind])
+        ),
         "Composition scores, layer-0 heads -> layer-1 heads": ctx.rel(
-            plot_composition(ctx, comp["scores"], comp["baseline"])),
+            plot_composition(ctx, comp["scores"], comp["baseline"])
+        ),
         "The phase change: induction and in-context-learning scores against tokens seen": ctx.rel(
-            plot_phase_change(ctx, trained.history)),
+            plot_phase_change(ctx, trained.history)
+        ),
     }
-    write_attention_viewer(ctx, model, trained.data, {(0, p): "previous_token" for p in prev}
-                           | {(1, i): "induction" for i in ind})
+    write_attention_viewer(
+        ctx,
+        model,
+        trained.data,
+        {(0, p): "previous_token" for p in prev} | {(1, i): "induction" for i in ind},
+    )
     return InductionResult(
-        id="two_layer_induction", seed=SEED, measured=measured,
-        threshold=(f"max layer-1 induction score >= {INDUCTION_THRESHOLD}; K-composition of the top "
-                   "(previous-token, induction) pair above the random baseline and above its Q- and "
-                   f"V-composition; zero-ablating the induction heads removes >= {ABLATION_THRESHOLD:.0%} "
-                   "of the in-context gain (second-half loss back near first-half level)"),
+        id="two_layer_induction",
+        seed=SEED,
+        measured=measured,
+        threshold=(
+            f"max layer-1 induction score >= {INDUCTION_THRESHOLD}; K-composition of the top "
+            "(previous-token, induction) pair above the random baseline and above its Q- and "
+            f"V-composition; zero-ablating the induction heads removes >= {ABLATION_THRESHOLD:.0%} "
+            "of the in-context gain (second-half loss back near first-half level)"
+        ),
         verdict=verdict(ok_ind and ok_comp and ok_abl),
-        ran=_ran(trained, recipe), figures=figures,
-        tables={"Composition of (previous-token, induction) pairs": comp["rows"],
-                "Scores against tokens seen": _history_rows(trained)},
+        ran=_ran(trained, recipe),
+        figures=figures,
+        tables={
+            "Composition of (previous-token, induction) pairs": comp["rows"],
+            "Scores against tokens seen": _history_rows(trained),
+        },
         notes=_notes(recipe, ok_ind, ok_comp, ok_abl),
-        previous_token_heads=[[0, p] for p in prev], induction_heads=[[1, i] for i in ind],
-        history=[vars(p) | {} for p in trained.history], recipe=recipe.to_dict(),
+        previous_token_heads=[[0, p] for p in prev],
+        induction_heads=[[1, i] for i in ind],
+        history=[vars(p) | {} for p in trained.history],
+        recipe=recipe.to_dict(),
     )
 
 
 def _history_rows(trained: TrainedInduction) -> list[list[Any]]:
     rows: list[list[Any]] = [["step", "tokens", "seconds", "loss", "induction", "prev-token", "ICL score"]]
-    rows += [[p.step, p.tokens, p.seconds, p.loss, p.induction, p.previous_token, p.icl] for p in trained.history]
+    rows += [
+        [p.step, p.tokens, p.seconds, p.loss, p.induction, p.previous_token, p.icl] for p in trained.history
+    ]
     return rows
 
 
 def _ran(trained: TrainedInduction, recipe) -> str:
-    how = "reloaded from checkpoints/two_layer_induction" if trained.reloaded else (
-        f"trained {trained.tokens_seen / 1e6:.1f}M tokens in {trained.train_seconds:.0f} s "
-        f"({trained.tokens_per_s:,.0f} tokens/s, {torch.get_num_threads()} threads)")
+    how = (
+        "reloaded from checkpoints/two_layer_induction"
+        if trained.reloaded
+        else (
+            f"trained {trained.tokens_seen / 1e6:.1f}M tokens in {trained.train_seconds:.0f} s "
+            f"({trained.tokens_per_s:,.0f} tokens/s, {torch.get_num_threads()} threads)"
+        )
+    )
     return f"{recipe.describe()}; {how}; heads scored on 16 x (BOS + R + R), R of min(50, (n_ctx - 1) // 2) random tokens"
 
 
@@ -178,9 +210,11 @@ def _notes(recipe, ok_ind: bool, ok_comp: bool, ok_abl: bool) -> str:
     parts = []
     if recipe.repeat_fraction > 0:
         what = "random token ids" if recipe.passage == "random" else "the window's own text"
-        parts.append(f"quick profile: {recipe.repeat_fraction:.0%} of training windows hold a passage of "
-                     f"{what} repeated later in the window (a curriculum, RepeatedPassageBatches); the "
-                     "full profile trains on the pure corpus")
+        parts.append(
+            f"quick profile: {recipe.repeat_fraction:.0%} of training windows hold a passage of "
+            f"{what} repeated later in the window (a curriculum, RepeatedPassageBatches); the "
+            "full profile trains on the pure corpus"
+        )
     for ok, what in ((ok_ind, "induction score"), (ok_comp, "K-composition"), (ok_abl, "ablation")):
         if not ok:
             parts.append(f"{what} check failed")

@@ -102,8 +102,7 @@ def viewer_sample(data, n_ctx: int, seed: int = 3) -> torch.Tensor:
     n_repeat = total - 1 - n_text
     source = data.tokens.val if len(data.tokens.val) > 4 * n_text else data.tokens.train
     window = WindowBatches(source, 1, 4 * n_text, seed=seed, stream=3)(0).inputs[0]
-    newline = [i for i, t in enumerate(window.tolist()[: 3 * n_text])
-               if "\n" in data.tokenizer.decode([t])]
+    newline = [i for i, t in enumerate(window.tolist()[: 3 * n_text]) if "\n" in data.tokenizer.decode([t])]
     start = newline[0] + 1 if newline else 0
     text = window[start : start + n_text]
     bos = getattr(data.tokenizer, "eot_id", None)
@@ -119,8 +118,9 @@ def write_attention_viewer(ctx: RunContext, model, data, marks: dict[tuple[int, 
         "tokens": [data.tokenizer.decode([t]) for t in tokens[0].tolist()],
         "layers": model.cfg.n_layers,
         "heads": model.cfg.n_heads,
-        "patterns": [[[[round(float(x), 3) for x in row] for row in head] for head in layer]
-                     for layer in patterns],
+        "patterns": [
+            [[[round(float(x), 3) for x in row] for row in head] for head in layer] for layer in patterns
+        ],
         "marks": {f"{layer}.{head}": kind for (layer, head), kind in sorted(marks.items())},
     }
     path = ctx.path(VIEWER_FILE)
@@ -128,5 +128,12 @@ def write_attention_viewer(ctx: RunContext, model, data, marks: dict[tuple[int, 
     return path
 
 
-__all__ = ["VIEWER_FILE", "attention_patterns", "plot_composition", "plot_patterns", "plot_phase_change",
-           "viewer_sample", "write_attention_viewer"]
+__all__ = [
+    "VIEWER_FILE",
+    "attention_patterns",
+    "plot_composition",
+    "plot_patterns",
+    "plot_phase_change",
+    "viewer_sample",
+    "write_attention_viewer",
+]

@@ -60,25 +60,40 @@ class InductionRecipe:
 
     def describe(self) -> str:
         m, t = self.model, self.train
-        what = "random-token passage repeated" if self.passage == "random" else "passage of the window repeated"
-        data = ("pure corpus" if self.repeat_fraction == 0
-                else f"corpus with a {what} later in {self.repeat_fraction:.0%} of windows")
-        return (f"{m.n_layers}-layer attention-only, d_model {m.d_model}, {m.n_heads} heads x {m.d_head}, "
-                f"{m.positional} positions ({'LN(resid + W_pos)' if m.shortformer_pos_in_norm else 'LN(resid) + W_pos'}"
-                f" for Q/K, W_pos init {m.pos_init} std {m.pos_init_range or m.init_range}), {m.normalization}, "
-                f"BPE {self.vocab_size}, n_ctx {m.n_ctx}, batch {t.batch_size}, AdamW lr {t.lr:g} "
-                f"(warmup {t.warmup}, then {'constant' if t.min_lr == t.lr else f'cosine to {t.min_lr:g}'}), wd {t.weight_decay:g}, {t.steps} steps "
-                f"= {t.steps * self.tokens_per_step / 1e6:.1f}M tokens, {data}")
+        what = (
+            "random-token passage repeated" if self.passage == "random" else "passage of the window repeated"
+        )
+        data = (
+            "pure corpus"
+            if self.repeat_fraction == 0
+            else f"corpus with a {what} later in {self.repeat_fraction:.0%} of windows"
+        )
+        return (
+            f"{m.n_layers}-layer attention-only, d_model {m.d_model}, {m.n_heads} heads x {m.d_head}, "
+            f"{m.positional} positions ({'LN(resid + W_pos)' if m.shortformer_pos_in_norm else 'LN(resid) + W_pos'}"
+            f" for Q/K, W_pos init {m.pos_init} std {m.pos_init_range or m.init_range}), {m.normalization}, "
+            f"BPE {self.vocab_size}, n_ctx {m.n_ctx}, batch {t.batch_size}, AdamW lr {t.lr:g} "
+            f"(warmup {t.warmup}, then {'constant' if t.min_lr == t.lr else f'cosine to {t.min_lr:g}'}), wd {t.weight_decay:g}, {t.steps} steps "
+            f"= {t.steps * self.tokens_per_step / 1e6:.1f}M tokens, {data}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"profile": self.profile, "vocab_size": self.vocab_size, "model": self.model.to_dict(),
-                "train": self.train.to_dict(), "repeat_fraction": self.repeat_fraction,
-                "eval_every": self.eval_every, "max_bytes": self.max_bytes, "corpus": self.corpus,
-                "passage": self.passage}
+        return {
+            "profile": self.profile,
+            "vocab_size": self.vocab_size,
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "repeat_fraction": self.repeat_fraction,
+            "eval_every": self.eval_every,
+            "max_bytes": self.max_bytes,
+            "corpus": self.corpus,
+            "passage": self.passage,
+        }
 
 
-def induction_recipe(profile: str = "quick", seed: int = 0, steps: int | None = None,
-                     device: str = "cpu") -> InductionRecipe:
+def induction_recipe(
+    profile: str = "quick", seed: int = 0, steps: int | None = None, device: str = "cpu"
+) -> InductionRecipe:
     """The measured recipe for ``profile`` ("quick": minutes, curriculum; "full": pure corpus).
 
     ``steps`` overrides the number of optimizer steps (tests and smoke benchmarks shrink it).
@@ -86,15 +101,44 @@ def induction_recipe(profile: str = "quick", seed: int = 0, steps: int | None = 
     if profile not in ("quick", "full"):
         raise ConfigError(f"induction profile {profile!r}: choose quick or full")
     vocab = 1024
-    model = TransformerConfig(n_layers=2, d_model=128, n_heads=4, d_head=32, d_vocab=vocab, n_ctx=128,
-                              attn_only=True, positional="shortformer", normalization="layernorm",
-                              shortformer_pos_in_norm=True, seed=seed)
+    model = TransformerConfig(
+        n_layers=2,
+        d_model=128,
+        n_heads=4,
+        d_head=32,
+        d_vocab=vocab,
+        n_ctx=128,
+        attn_only=True,
+        positional="shortformer",
+        normalization="layernorm",
+        shortformer_pos_in_norm=True,
+        seed=seed,
+    )
     n_steps = steps if steps is not None else (3000 if profile == "quick" else 12000)
-    train = TrainConfig(steps=n_steps, lr=1e-2, min_lr=1e-2, warmup=min(100, n_steps), batch_size=32,
-                        weight_decay=0.01, grad_clip=1.0, eval_every=0, eval_batches=4,
-                        checkpoint_every=0, seed=seed, device=device, progress=False)
-    return InductionRecipe(profile, vocab, model, train, repeat_fraction=0.5 if profile == "quick" else 0.0,
-                           eval_every=max(1, min(50, n_steps // 4)), passage="random")
+    train = TrainConfig(
+        steps=n_steps,
+        lr=1e-2,
+        min_lr=1e-2,
+        warmup=min(100, n_steps),
+        batch_size=32,
+        weight_decay=0.01,
+        grad_clip=1.0,
+        eval_every=0,
+        eval_batches=4,
+        checkpoint_every=0,
+        seed=seed,
+        device=device,
+        progress=False,
+    )
+    return InductionRecipe(
+        profile,
+        vocab,
+        model,
+        train,
+        repeat_fraction=0.5 if profile == "quick" else 0.0,
+        eval_every=max(1, min(50, n_steps // 4)),
+        passage="random",
+    )
 
 
 @dataclass
@@ -143,9 +187,16 @@ class InductionTracker:
         previous = head_scores(model, "previous_token", self.repeated)[0]
         icl = in_context_learning_score(model, self.text)
         model.train(was_training)
-        point = ScorePoint(step, tokens, round(time.perf_counter() - self.started, 2), round(loss, 4),
-                           round(float(induction.max()), 4), int(induction.argmax()),
-                           round(float(previous.max()), 4), round(icl, 4))
+        point = ScorePoint(
+            step,
+            tokens,
+            round(time.perf_counter() - self.started, 2),
+            round(loss, 4),
+            round(float(induction.max()), 4),
+            int(induction.argmax()),
+            round(float(previous.max()), 4),
+            round(icl, 4),
+        )
         self.history.append(point)
         return point
 

@@ -48,8 +48,9 @@ def scoring_tokens(recipe: InductionRecipe, bos: int | None, seed: int = 1234) -
     """BOS + R + R, ``[16, 2 * half + 1]``, R of ``half = min(50, (n_ctx - 1) // 2)`` ids of the
     recipe's vocabulary (id 0 left out when it is the BOS)."""
     half = min(HALF, (recipe.model.n_ctx - 1) // 2)
-    return repeated_random_tokens(N_SCORE_ROWS, half, recipe.vocab_size, bos=bos, seed=seed,
-                                  low=1 if bos == 0 else 0)
+    return repeated_random_tokens(
+        N_SCORE_ROWS, half, recipe.vocab_size, bos=bos, seed=seed, low=1 if bos == 0 else 0
+    )
 
 
 def text_windows(data: CorpusData, n_ctx: int, rows: int = 64, seed: int = 7) -> torch.Tensor:
@@ -74,8 +75,16 @@ def _reload(ctx: RunContext, recipe: InductionRecipe, data: CorpusData) -> Train
     if saved.get("recipe") != recipe.to_dict() or ckpt.step != recipe.train.steps:
         return None
     history = [ScorePoint(**row) for row in saved["history"]]
-    return TrainedInduction(ckpt.model.eval(), recipe, data, history, saved["tokens_seen"], saved["train_seconds"],
-                            saved["tokens_per_s"], reloaded=True)
+    return TrainedInduction(
+        ckpt.model.eval(),
+        recipe,
+        data,
+        history,
+        saved["tokens_seen"],
+        saved["train_seconds"],
+        saved["tokens_per_s"],
+        reloaded=True,
+    )
 
 
 def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInduction:
@@ -86,26 +95,54 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
     if reloaded is not None:
         return reloaded
     model = Transformer(recipe.model)
-    base = WindowBatches(data.tokens.train, recipe.train.batch_size, recipe.model.n_ctx, seed=recipe.train.seed)
-    batches = base if recipe.repeat_fraction == 0 else RepeatedPassageBatches(
-        base, fraction=recipe.repeat_fraction, seed=recipe.train.seed, passage=recipe.passage,
-        d_vocab=recipe.model.d_vocab)
+    base = WindowBatches(
+        data.tokens.train, recipe.train.batch_size, recipe.model.n_ctx, seed=recipe.train.seed
+    )
+    batches = (
+        base
+        if recipe.repeat_fraction == 0
+        else RepeatedPassageBatches(
+            base,
+            fraction=recipe.repeat_fraction,
+            seed=recipe.train.seed,
+            passage=recipe.passage,
+            d_vocab=recipe.model.d_vocab,
+        )
+    )
     bos = getattr(data.tokenizer, "eot_id", None)
-    tracker = InductionTracker(scoring_tokens(recipe, bos), text_windows(data, recipe.model.n_ctx),
-                               recipe.eval_every)
+    tracker = InductionTracker(
+        scoring_tokens(recipe, bos), text_windows(data, recipe.model.n_ctx), recipe.eval_every
+    )
     progress = _Progress(ctx, recipe.train.steps, tracker)
     out = ctx.out_dir / "checkpoints" / NAME
     start = time.perf_counter()
-    result = train(model, next_token_loss, batches, recipe.train, callbacks=[tracker, progress],
-                   out_dir=out, tokenizer=data.tokenizer)
+    result = train(
+        model,
+        next_token_loss,
+        batches,
+        recipe.train,
+        callbacks=[tracker, progress],
+        out_dir=out,
+        tokenizer=data.tokenizer,
+    )
     seconds = time.perf_counter() - start
     if not tracker.history or tracker.history[-1].step != result.step:
         tracker.record(model, result.step, result.step * recipe.tokens_per_step, result.final_loss or 0.0)
     tokens = result.step * recipe.tokens_per_step
-    _history_path(ctx).write_text(json.dumps({
-        "recipe": recipe.to_dict(), "history": tracker.to_rows(), "tokens_seen": tokens,
-        "train_seconds": seconds, "tokens_per_s": result.tokens_per_s}))
-    return TrainedInduction(model.eval(), recipe, data, tracker.history, tokens, seconds, result.tokens_per_s, False)
+    _history_path(ctx).write_text(
+        json.dumps(
+            {
+                "recipe": recipe.to_dict(),
+                "history": tracker.to_rows(),
+                "tokens_seen": tokens,
+                "train_seconds": seconds,
+                "tokens_per_s": result.tokens_per_s,
+            }
+        )
+    )
+    return TrainedInduction(
+        model.eval(), recipe, data, tracker.history, tokens, seconds, result.tokens_per_s, False
+    )
 
 
 class _Progress:
@@ -118,8 +155,10 @@ class _Progress:
         if state.step % 25 == 0 or state.step == self.steps:
             last = self.tracker.history[-1] if self.tracker.history else None
             scores = f", induction {last.induction:.2f}, prev-token {last.previous_token:.2f}" if last else ""
-            self.ctx.report(0.85 * state.step / self.steps,
-                            f"two_layer_induction: step {state.step}/{self.steps}, loss {state.loss:.3f}{scores}")
+            self.ctx.report(
+                0.85 * state.step / self.steps,
+                f"two_layer_induction: step {state.step}/{self.steps}, loss {state.loss:.3f}{scores}",
+            )
 
 
 __all__ = ["HALF", "NAME", "TrainedInduction", "scoring_tokens", "text_windows", "train_induction"]

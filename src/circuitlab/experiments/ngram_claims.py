@@ -130,8 +130,13 @@ def _loss_split(zero, one, batches: WindowBatches, n: int) -> LossSplit:
         seens.append((b.inputs[:, None, :] == b.targets[:, :, None]).tril().any(-1))  # target in inputs[:p+1]
     l0, l1, seen = torch.cat(l0s), torch.cat(l1s), torch.cat(seens)
     gain = l0 - l1
-    return LossSplit(float(l0.mean()), float(l1.mean()), float(gain[seen].mean()), float(gain[~seen].mean()),
-                     float(seen.float().mean()))
+    return LossSplit(
+        float(l0.mean()),
+        float(l1.mean()),
+        float(gain[seen].mean()),
+        float(gain[~seen].mean()),
+        float(seen.float().mean()),
+    )
 
 
 def one_layer_skip_trigrams(ctx: RunContext) -> ClaimResult:
@@ -146,7 +151,12 @@ def one_layer_skip_trigrams(ctx: RunContext) -> ClaimResult:
         copying = copying_scores(one)[0]
         rows, found = _trigram_rows(one, copying, data)
     n_pos = int((copying > 0).sum())
-    ok = split.loss_one < split.loss_zero and split.gain_seen > split.gain_other and n_pos > one.cfg.n_heads // 2 and found >= 3
+    ok = (
+        split.loss_one < split.loss_zero
+        and split.gain_seen > split.gain_other
+        and n_pos > one.cfg.n_heads // 2
+        and found >= 3
+    )
     return ClaimResult(
         id="one_layer_skip_trigrams",
         seed=SEED_ONE,

@@ -32,8 +32,15 @@ def sae_transformer(ctx: RunContext) -> ClaimResult:
         ctx.report(0.5, f"sae_transformer: training an SAE on {HOOK}")
         # L1 = 10 suits this residual stream (mean norm ~116): a sweep gave L0 263 at 0.03, 58 at
         # 10 with 1500 steps, 26 at 10 with 4000 steps (81-87% variance explained).
-        cfg = SAEConfig(d_in=model.cfg.d_model, expansion=4, l1_coeff=10.0, lr=1e-3,
-                        steps=4000 if ctx.profile == "quick" else 12000, batch_size=512, seed=ctx.seed)
+        cfg = SAEConfig(
+            d_in=model.cfg.d_model,
+            expansion=4,
+            l1_coeff=10.0,
+            lr=1e-3,
+            steps=4000 if ctx.profile == "quick" else 12000,
+            batch_size=512,
+            seed=ctx.seed,
+        )
         result = sae_on_transformer(model, tokens, HOOK, cfg, decode=trained.data.tokenizer.decode)
     m = result.metrics
     d_model = model.cfg.d_model

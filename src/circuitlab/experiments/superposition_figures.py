@@ -65,8 +65,9 @@ def directions_in_plane(W: Tensor, sparsities: Sequence[float], path: Path) -> P
     return _save(fig, path)
 
 
-def represented_vs_sparsity(inv_sparsity: Sequence[float], curves: dict[str, Sequence[int]], d_hidden: int,
-                            path: Path) -> Path:
+def represented_vs_sparsity(
+    inv_sparsity: Sequence[float], curves: dict[str, Sequence[int]], d_hidden: int, path: Path
+) -> Path:
     """Number of features with ||W_i|| > 0.5 against 1/(1-S), one line per model."""
     fig, ax = plt.subplots(figsize=(4.5, 3))
     for label, counts in curves.items():
@@ -79,15 +80,28 @@ def represented_vs_sparsity(inv_sparsity: Sequence[float], curves: dict[str, Seq
     return _save(fig, path)
 
 
-def dimensionality_scatter(D: Tensor, inv_sparsity: Sequence[float], dims_per_feature: Tensor,
-                           fractions_found: dict[str, float], path: Path) -> Path:
+def dimensionality_scatter(
+    D: Tensor,
+    inv_sparsity: Sequence[float],
+    dims_per_feature: Tensor,
+    fractions_found: dict[str, float],
+    path: Path,
+) -> Path:
     """Left: D_i of every feature against 1/(1-S), with the sticky fractions as lines and
     d_hidden/||W||_F^2 as a black curve. Right: histogram of D_i with the fractions marked."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [3, 2]})
     xs = torch.tensor(list(inv_sparsity))[:, None].expand_as(D)
     jitter = torch.exp(0.04 * torch.randn(D.shape, generator=torch.Generator().manual_seed(0)))
-    left.scatter((xs * jitter).flatten().numpy(), D.flatten().cpu().numpy(), s=3, alpha=0.35, color="tab:blue")
-    left.plot(list(inv_sparsity), dims_per_feature.cpu().numpy(), color="black", lw=1.5, label="d_hidden / ||W||_F^2")
+    left.scatter(
+        (xs * jitter).flatten().numpy(), D.flatten().cpu().numpy(), s=3, alpha=0.35, color="tab:blue"
+    )
+    left.plot(
+        list(inv_sparsity),
+        dims_per_feature.cpu().numpy(),
+        color="black",
+        lw=1.5,
+        label="d_hidden / ||W||_F^2",
+    )
     for name, value in FRACTIONS:
         share = fractions_found.get(name, 0.0)
         left.axhline(value, color="tab:red", lw=0.6, ls=":")

@@ -43,16 +43,36 @@ class Sizes:
 
 PROFILES = {
     "quick": Sizes(
-        pentagon_sparsities=5, pentagon_restarts=5, pentagon_steps=4000,
-        sweep_sparsities=7, sweep_p_min=0.01, sweep_steps=4000,
-        dim_features=30, dim_hidden=10, dim_sparsities=12, dim_p_min=0.2, dim_steps=4000, dim_batch=512,
-        sae_toy_steps=3000, sae_steps=3000,
+        pentagon_sparsities=5,
+        pentagon_restarts=5,
+        pentagon_steps=4000,
+        sweep_sparsities=7,
+        sweep_p_min=0.01,
+        sweep_steps=4000,
+        dim_features=30,
+        dim_hidden=10,
+        dim_sparsities=12,
+        dim_p_min=0.2,
+        dim_steps=4000,
+        dim_batch=512,
+        sae_toy_steps=3000,
+        sae_steps=3000,
     ),
     "full": Sizes(
-        pentagon_sparsities=10, pentagon_restarts=6, pentagon_steps=10_000,
-        sweep_sparsities=12, sweep_p_min=0.002, sweep_steps=20_000,
-        dim_features=60, dim_hidden=20, dim_sparsities=16, dim_p_min=0.2, dim_steps=20_000, dim_batch=1024,
-        sae_toy_steps=10_000, sae_steps=10_000,
+        pentagon_sparsities=10,
+        pentagon_restarts=6,
+        pentagon_steps=10_000,
+        sweep_sparsities=12,
+        sweep_p_min=0.002,
+        sweep_steps=20_000,
+        dim_features=60,
+        dim_hidden=20,
+        dim_sparsities=16,
+        dim_p_min=0.2,
+        dim_steps=20_000,
+        dim_batch=1024,
+        sae_toy_steps=10_000,
+        sae_steps=10_000,
     ),
 }
 
@@ -87,7 +107,12 @@ def train_with_restarts(
     at each probability."""
     per_instance = [p for p in probabilities for _ in range(restarts)]
     model = ToyModel(
-        n_features, d_hidden, len(per_instance), importance, per_instance, activation=activation,
+        n_features,
+        d_hidden,
+        len(per_instance),
+        importance,
+        per_instance,
+        activation=activation,
         generator=torch.Generator().manual_seed(seed),
     ).to(device)
     result = train_toy_model(model, steps=steps, batch=batch, lr=lr, seed=seed)

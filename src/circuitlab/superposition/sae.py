@@ -43,9 +43,13 @@ class SAEConfig:
         for name, limit in (("d_in", 1), ("expansion", 1), ("steps", 1), ("batch_size", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < limit:
-                raise ConfigError(f"SAEConfig.{name} = {value!r} is below {limit}; give an integer >= {limit}")
+                raise ConfigError(
+                    f"SAEConfig.{name} = {value!r} is below {limit}; give an integer >= {limit}"
+                )
         if not isinstance(self.resample_every, int) or self.resample_every < 0:
-            raise ConfigError(f"SAEConfig.resample_every = {self.resample_every!r}; give 0 (off) or a step count")
+            raise ConfigError(
+                f"SAEConfig.resample_every = {self.resample_every!r}; give 0 (off) or a step count"
+            )
         if not self.l1_coeff >= 0:
             raise ConfigError(f"SAEConfig.l1_coeff = {self.l1_coeff} is below 0; give a penalty >= 0")
         if not self.lr > 0:
@@ -141,7 +145,7 @@ def fraction_variance_explained(x: Tensor, recon: Tensor) -> float:
 
 def max_cosine_similarity(
     directions: Float[Tensor, "n_latents d_in"], truth: Float[Tensor, "n_true d_in"]
-) -> Float[Tensor, "n_true"]:
+) -> Float[Tensor, " n_true"]:
     """For each true direction, the largest cosine similarity with any learned direction."""
     a = directions / directions.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     b = truth / truth.norm(dim=-1, keepdim=True).clamp_min(1e-12)

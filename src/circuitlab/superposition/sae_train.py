@@ -101,7 +101,9 @@ def _resample_dead(
     idx = dead.nonzero().flatten()
     if idx.numel() == 0:
         return 0
-    sample = acts[torch.randint(0, acts.shape[0], (min(8192, acts.shape[0]),), generator=gen, device=acts.device)]
+    sample = acts[
+        torch.randint(0, acts.shape[0], (min(8192, acts.shape[0]),), generator=gen, device=acts.device)
+    ]
     err = ((sample - sae(sample).recon) ** 2).sum(-1)
     if float(err.sum()) <= 0:
         return 0

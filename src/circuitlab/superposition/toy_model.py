@@ -54,8 +54,10 @@ def _table(name: str, values: Values, n_instances: int, n_features: int, per: st
                 f"{name} has length {t.numel()}; expected {want} values (one per {per}, "
                 f"n_{per}s = {want}) or a [n_instances, n_features] = [{n_instances}, {n_features}] table"
             )
-        t = t[None, :].expand(n_instances, n_features) if per == "feature" else t[:, None].expand(
-            n_instances, n_features
+        t = (
+            t[None, :].expand(n_instances, n_features)
+            if per == "feature"
+            else t[:, None].expand(n_instances, n_features)
         )
     elif tuple(t.shape) != (n_instances, n_features):
         raise ConfigError(
@@ -155,14 +157,18 @@ class ToyModel(HookedModule):
             if d_hidden is None:
                 raise ConfigError("d_hidden is missing; give ToyModel(n_features, d_hidden, ...)")
             act: ToyActivation = "linear" if linear else activation
-            cfg = ToyModelConfig.create(n_features, d_hidden, n_instances, importance, feature_probability, act)
+            cfg = ToyModelConfig.create(
+                n_features, d_hidden, n_instances, importance, feature_probability, act
+            )
         self.cfg = cfg
         std = math.sqrt(2.0 / (cfg.n_features + cfg.d_hidden))
         w = torch.randn(cfg.n_instances, cfg.d_hidden, cfg.n_features, generator=generator) * std
         self.W = nn.Parameter(w)
         self.b_final = nn.Parameter(torch.zeros(cfg.n_instances, cfg.n_features))
         self.register_buffer("importance", torch.tensor(cfg.importance, dtype=torch.float32))
-        self.register_buffer("feature_probability", torch.tensor(cfg.feature_probability, dtype=torch.float32))
+        self.register_buffer(
+            "feature_probability", torch.tensor(cfg.feature_probability, dtype=torch.float32)
+        )
         self.hook_hidden = HookPoint()
         self.hook_out = HookPoint()
 
@@ -170,7 +176,9 @@ class ToyModel(HookedModule):
         """x: [batch, n_instances, n_features] -> x': same shape."""
         cfg = self.cfg
         expect_shape(
-            "x", x, f"[batch, n_instances={cfg.n_instances}, n_features={cfg.n_features}]",
+            "x",
+            x,
+            f"[batch, n_instances={cfg.n_instances}, n_features={cfg.n_features}]",
             x.ndim == 3 and tuple(x.shape[1:]) == (cfg.n_instances, cfg.n_features),
         )
         h = self.hook_hidden(torch.einsum("ihf,bif->bih", self.W, x))
@@ -187,7 +195,7 @@ class ToyModel(HookedModule):
         keep = torch.rand(shape, generator=generator, device=dev) < self.feature_probability
         return values * keep
 
-    def loss_per_instance(self, x: Features, x_hat: Features) -> Float[Tensor, "n_instances"]:
+    def loss_per_instance(self, x: Features, x_hat: Features) -> Float[Tensor, " n_instances"]:
         """E_batch sum_i I_i (x_i - x'_i)^2, one value per instance."""
         return (self.importance * (x - x_hat) ** 2).sum(-1).mean(0)
 

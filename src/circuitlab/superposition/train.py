@@ -31,7 +31,7 @@ class ToyTrainResult:
     seconds: float
     logged_steps: list[int]
     loss_history: Float[Tensor, "n_logged n_instances"]
-    final_loss: Float[Tensor, "n_instances"]
+    final_loss: Float[Tensor, " n_instances"]
 
 
 def _lr_factor(schedule: Schedule, step: int, steps: int) -> float:
@@ -81,7 +81,9 @@ def train_toy_model(
         if step % log_every == 0 or step == steps - 1:
             detached = loss_i.detach().cpu()
             if not bool(torch.isfinite(detached).all()):
-                raise TrainingError(f"toy-model loss became {detached.tolist()} at step {step}; lower lr ({lr})")
+                raise TrainingError(
+                    f"toy-model loss became {detached.tolist()} at step {step}; lower lr ({lr})"
+                )
             history.append(detached)
             logged.append(step)
     return ToyTrainResult(

@@ -24,7 +24,22 @@ from circuitlab.training.loop import (
 )
 
 __all__ = [
-    "Checkpoint", "DistContext", "TrainConfig", "TrainResult", "TrainState", "evaluate", "kind_of",
-    "load", "load_checkpoint", "make_optimizer", "next_token_loss", "read_meta", "read_tokenizer", "register_model",
-    "restore_training_state", "save", "save_checkpoint", "train",
+    "Checkpoint",
+    "DistContext",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "evaluate",
+    "kind_of",
+    "load",
+    "load_checkpoint",
+    "make_optimizer",
+    "next_token_loss",
+    "read_meta",
+    "read_tokenizer",
+    "register_model",
+    "restore_training_state",
+    "save",
+    "save_checkpoint",
+    "train",
 ]

@@ -42,8 +42,10 @@ from circuitlab.training.checkpoint_files import (
 )
 
 _REGISTRY: dict[str, tuple[Any, Any]] = {
-    "transformer": ("circuitlab.transformer.model:Transformer",
-                    "circuitlab.transformer.config:TransformerConfig"),
+    "transformer": (
+        "circuitlab.transformer.model:Transformer",
+        "circuitlab.transformer.config:TransformerConfig",
+    ),
 }
 
 
@@ -103,9 +105,15 @@ def optimizer_payload(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tenso
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, *, tokenizer: Tokenizer | None = None,
-                    step: int | None = None, optimizer: torch.optim.Optimizer | None = None,
-                    train: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    tokenizer: Tokenizer | None = None,
+    step: int | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    train: dict[str, Any] | None = None,
+) -> Path:
     """Write ``model`` (and optionally tokenizer, optimizer, training state) as a checkpoint folder.
 
     The previous checkpoint in ``path`` stays loadable until the new one is complete.
@@ -114,9 +122,15 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, tokenizer: Tokenizer 
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"checkpoint path {str(folder)!r} is a file; choose a folder (e.g. runs/model)")
     cfg = getattr(model, "cfg", None)
-    meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "kind": kind_of(model),
-                            "config": cfg.to_dict() if hasattr(cfg, "to_dict") else None,
-                            "step": step, "files": {}, "train": train}
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": kind_of(model),
+        "config": cfg.to_dict() if hasattr(cfg, "to_dict") else None,
+        "step": step,
+        "files": {},
+        "train": train,
+    }
     try:
         folder.mkdir(parents=True, exist_ok=True)
         old = _read_meta_or_none(folder)
@@ -155,17 +169,25 @@ def save(model: nn.Module, path: str | Path, tokenizer: Tokenizer | None = None)
 def _load_weights(model: nn.Module, folder: Path, meta: dict[str, Any]) -> None:
     cfg = getattr(model, "cfg", None)
     if hasattr(cfg, "to_dict") and meta.get("config") is not None and cfg.to_dict() != meta["config"]:
-        diff = sorted(k for k in set(meta["config"]) | set(cfg.to_dict())
-                      if meta["config"].get(k) != cfg.to_dict().get(k))
-        shown = ", ".join(f"{k}: checkpoint {meta['config'].get(k)!r} vs model {cfg.to_dict().get(k)!r}"
-                          for k in diff[:4])
-        raise CheckpointError(f"checkpoint {folder} is of a different config ({shown}); build the model "
-                              "with the checkpoint's config, or use another folder")
+        diff = sorted(
+            k
+            for k in set(meta["config"]) | set(cfg.to_dict())
+            if meta["config"].get(k) != cfg.to_dict().get(k)
+        )
+        shown = ", ".join(
+            f"{k}: checkpoint {meta['config'].get(k)!r} vs model {cfg.to_dict().get(k)!r}" for k in diff[:4]
+        )
+        raise CheckpointError(
+            f"checkpoint {folder} is of a different config ({shown}); build the model "
+            "with the checkpoint's config, or use another folder"
+        )
     try:
         model.load_state_dict(read_tensors(folder, meta, "model"), strict=True)
     except RuntimeError as err:
-        raise CheckpointError(f"checkpoint {folder} does not fit {type(model).__name__} "
-                              f"({str(err).splitlines()[0]}); use a checkpoint of this model") from None
+        raise CheckpointError(
+            f"checkpoint {folder} does not fit {type(model).__name__} "
+            f"({str(err).splitlines()[0]}); use a checkpoint of this model"
+        ) from None
 
 
 def _tokenizer(folder: Path, meta: dict[str, Any]) -> Tokenizer | None:
@@ -190,8 +212,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     meta = read_meta(folder)
     kind = meta.get("kind")
     if kind not in _REGISTRY:
-        raise CheckpointError(f"checkpoint {folder} holds model kind {kind!r}, which is not registered; "
-                              f"known kinds: {sorted(_REGISTRY)} (see register_model)")
+        raise CheckpointError(
+            f"checkpoint {folder} holds model kind {kind!r}, which is not registered; "
+            f"known kinds: {sorted(_REGISTRY)} (see register_model)"
+        )
     model_cls, config_cls = (_import(ref) for ref in _REGISTRY[kind])
     try:
         config = config_cls.from_dict(meta.get("config"))
@@ -208,8 +232,9 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     return load_checkpoint(path, device).model
 
 
-def restore_training_state(path: str | Path, model: nn.Module,
-                           optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+def restore_training_state(
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None
+) -> dict[str, Any]:
     """Load weights, optimizer state and RNG state in place; return the checkpoint's JSON."""
     folder = checkpoint_folder(path)
     meta = read_meta(folder)
@@ -228,8 +253,10 @@ def restore_training_state(path: str | Path, model: nn.Module,
         try:
             optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
         except (ValueError, KeyError, RuntimeError) as err:
-            raise CheckpointError(f"checkpoint {folder}: optimizer state does not fit ({err}); "
-                                  "resume with the same model and optimizer settings") from None
+            raise CheckpointError(
+                f"checkpoint {folder}: optimizer state does not fit ({err}); "
+                "resume with the same model and optimizer settings"
+            ) from None
         torch.set_rng_state(tensors["rng.cpu"])
         cuda = sorted(k for k in tensors if k.startswith("rng.cuda."))
         if cuda and torch.cuda.is_available():

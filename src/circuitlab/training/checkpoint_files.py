@@ -98,8 +98,11 @@ def _refuse_pickle(path: Path) -> None:
     if path.is_file():
         with open(path, "rb") as f:
             head = f.read(4)
-    if (path.suffix.lower() in PICKLE_SUFFIXES or head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04",
-                                                            b"\x80\x05") or head == b"PK\x03\x04"):
+    if (
+        path.suffix.lower() in PICKLE_SUFFIXES
+        or head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+        or head == b"PK\x03\x04"
+    ):
         raise CheckpointError(
             f"{path}: refusing a pickle/torch file (unpickling can run arbitrary code); circuitlab "
             "loads only safetensors + JSON checkpoints written by cl.save or circuitlab train"
@@ -111,22 +114,28 @@ def checkpoint_folder(path: str | Path) -> Path:
     p = Path(path).expanduser()
     _refuse_pickle(p)
     if not p.exists():
-        raise CheckpointError(f"checkpoint {str(p)!r} does not exist; pass a folder written by cl.save "
-                              "or by circuitlab train --out")
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} does not exist; pass a folder written by cl.save "
+            "or by circuitlab train --out"
+        )
     if p.is_file():
         if p.name != CHECKPOINT_JSON and p.suffix != ".safetensors":
-            raise CheckpointError(f"{p} is not a circuitlab checkpoint; pass the folder holding "
-                                  f"{CHECKPOINT_JSON}")
+            raise CheckpointError(
+                f"{p} is not a circuitlab checkpoint; pass the folder holding {CHECKPOINT_JSON}"
+            )
         p = p.parent
     if not (p / CHECKPOINT_JSON).is_file():
-        raise CheckpointError(f"{p} holds no {CHECKPOINT_JSON}; pass a folder written by cl.save or "
-                              "by circuitlab train --out")
+        raise CheckpointError(
+            f"{p} holds no {CHECKPOINT_JSON}; pass a folder written by cl.save or by circuitlab train --out"
+        )
     return p
 
 
 def _bad(folder: Path, why: str) -> CheckpointError:
-    return CheckpointError(f"checkpoint {folder / CHECKPOINT_JSON} {why}; restore the folder from a good "
-                           "copy or save/train it again")
+    return CheckpointError(
+        f"checkpoint {folder / CHECKPOINT_JSON} {why}; restore the folder from a good "
+        "copy or save/train it again"
+    )
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -143,9 +152,16 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     if _with_checksum(meta).get("json_sha256") != meta.get("json_sha256"):
         raise _bad(folder, "fails its checksum (the file was truncated or changed)")
     files = meta.get("files")
-    if not isinstance(files, dict) or "model" not in files or not all(
-        isinstance(f, dict) and isinstance(f.get("name"), str) and _SAFE_NAME.match(f["name"])
-        and isinstance(f.get("sha256"), str) for f in files.values()
+    if (
+        not isinstance(files, dict)
+        or "model" not in files
+        or not all(
+            isinstance(f, dict)
+            and isinstance(f.get("name"), str)
+            and _SAFE_NAME.match(f["name"])
+            and isinstance(f.get("sha256"), str)
+            for f in files.values()
+        )
     ):
         raise _bad(folder, "has a malformed 'files' table")
     step = meta.get("step")
@@ -168,8 +184,10 @@ def _read_file(folder: Path, meta: dict[str, Any], role: str) -> bytes:
         raise CheckpointError(f"checkpoint file {path} is missing; restore it or save the checkpoint again")
     data = path.read_bytes()
     if _sha256(data) != entry["sha256"]:
-        raise CheckpointError(f"checkpoint file {path} fails its sha256 checksum (truncated or changed); "
-                              "restore it from a good copy or resume from an earlier checkpoint")
+        raise CheckpointError(
+            f"checkpoint file {path} fails its sha256 checksum (truncated or changed); "
+            "restore it from a good copy or resume from an earlier checkpoint"
+        )
     return data
 
 
@@ -180,5 +198,7 @@ def read_tensors(folder: Path, meta: dict[str, Any], role: str) -> dict[str, Ten
     except CheckpointError:
         raise
     except Exception as err:  # safetensors' own parse errors, reworded with the path
-        raise CheckpointError(f"{folder / meta['files'][role]['name']} is not a valid safetensors file "
-                              f"({str(err).splitlines()[0]}); restore it or save again") from None
+        raise CheckpointError(
+            f"{folder / meta['files'][role]['name']} is not a valid safetensors file "
+            f"({str(err).splitlines()[0]}); restore it or save again"
+        ) from None

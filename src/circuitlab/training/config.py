@@ -40,8 +40,16 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name, low in (("steps", 1), ("batch_size", 1), ("grad_accum", 1), ("warmup", 0),
-                          ("eval_every", 0), ("eval_batches", 1), ("checkpoint_every", 0), ("seed", 0)):
+        for name, low in (
+            ("steps", 1),
+            ("batch_size", 1),
+            ("grad_accum", 1),
+            ("warmup", 0),
+            ("eval_every", 0),
+            ("eval_batches", 1),
+            ("checkpoint_every", 0),
+            ("seed", 0),
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"TrainConfig.{name}={value!r}: must be an integer >= {low}")
@@ -56,8 +64,9 @@ class TrainConfig:
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ConfigError("TrainConfig.weight_decay and grad_clip must be >= 0 (grad_clip 0 is off)")
         if self.batch_size % self.grad_accum:
-            raise ConfigError(f"TrainConfig.batch_size={self.batch_size}: must be divisible by "
-                              f"grad_accum={self.grad_accum}")
+            raise ConfigError(
+                f"TrainConfig.batch_size={self.batch_size}: must be divisible by grad_accum={self.grad_accum}"
+            )
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"TrainConfig.betas={self.betas!r}: need two numbers in [0, 1)")
         try:

@@ -93,8 +93,10 @@ def map_tensors(batch: Any, fn: Callable[[Tensor], Tensor]) -> Any:
     if isinstance(batch, Tensor):
         return fn(batch)
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        return dataclasses.replace(batch, **{f.name: map_tensors(getattr(batch, f.name), fn)
-                                             for f in dataclasses.fields(batch) if f.init})
+        return dataclasses.replace(
+            batch,
+            **{f.name: map_tensors(getattr(batch, f.name), fn) for f in dataclasses.fields(batch) if f.init},
+        )
     if isinstance(batch, dict):
         return {k: map_tensors(v, fn) for k, v in batch.items()}
     if isinstance(batch, tuple | list):
@@ -107,8 +109,10 @@ def batch_rows(batch: Any) -> tuple[int, int]:
     found: list[Tensor] = []
     map_tensors(batch, lambda t: found.append(t) or t)
     if not found:
-        raise TrainingError(f"a batch of type {type(batch).__name__} holds no tensor; return tensors "
-                            "(or a dataclass/dict/tuple of them) from train_batches(step)")
+        raise TrainingError(
+            f"a batch of type {type(batch).__name__} holds no tensor; return tensors "
+            "(or a dataclass/dict/tuple of them) from train_batches(step)"
+        )
     return found[0].shape[0], found[0].numel()
 
 
@@ -116,8 +120,10 @@ def split_batch(batch: Any, parts: int, index: int) -> Any:
     """Rows ``[index * n / parts, (index + 1) * n / parts)`` of every tensor in the batch."""
     rows, _ = batch_rows(batch)
     if rows % parts:
-        raise TrainingError(f"batch of {rows} rows cannot be split into {parts} equal parts; make "
-                            "batch_size divisible by grad_accum x number of processes")
+        raise TrainingError(
+            f"batch of {rows} rows cannot be split into {parts} equal parts; make "
+            "batch_size divisible by grad_accum x number of processes"
+        )
     size = rows // parts
     return map_tensors(batch, lambda t: t[index * size : (index + 1) * size])
 
@@ -146,10 +152,20 @@ class _Run:
 
     def save(self, step: int, loss: float | None) -> None:
         if self.out is not None and self.ctx.is_main and self.last_saved != step:
-            train_state = {"config": self.cfg.to_dict(), "tokens_seen": self.tokens_seen,
-                           "loss": loss, "world_size": self.ctx.world_size}
-            save_checkpoint(self.out, self.model, tokenizer=self.tokenizer, step=step,
-                            optimizer=self.optimizer, train=train_state)
+            train_state = {
+                "config": self.cfg.to_dict(),
+                "tokens_seen": self.tokens_seen,
+                "loss": loss,
+                "world_size": self.ctx.world_size,
+            }
+            save_checkpoint(
+                self.out,
+                self.model,
+                tokenizer=self.tokenizer,
+                step=step,
+                optimizer=self.optimizer,
+                train=train_state,
+            )
         self.last_saved = step
         self.ctx.barrier()
 
@@ -164,12 +180,16 @@ def _prepare_out(run: _Run, resume: bool) -> None:
         (out / ".write-test").touch()
         (out / ".write-test").unlink()
     except OSError as err:
-        raise CheckpointError(f"out_dir {str(out)!r} is not writable ({err.strerror}); choose another") from None
+        raise CheckpointError(
+            f"out_dir {str(out)!r} is not writable ({err.strerror}); choose another"
+        ) from None
     if (out / CHECKPOINT_JSON).is_file():
         if not resume:
             step = read_meta(out).get("step")
-            raise CheckpointError(f"{out} already holds a checkpoint (step {step}); resume it "
-                                  "(--resume / resume=True) or choose another output folder")
+            raise CheckpointError(
+                f"{out} already holds a checkpoint (step {step}); resume it "
+                "(--resume / resume=True) or choose another output folder"
+            )
         _resume(run)
     if run.ctx.is_main:
         _trim_metrics(out / "metrics.jsonl", run.start)
@@ -180,11 +200,15 @@ def _resume(run: _Run) -> None:
     meta = restore_training_state(run.out, run.model, run.optimizer)
     saved = (meta.get("train") or {}).get("config") or {}
     now = run.cfg.to_dict()
-    diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in _RESUMABLE_DIFF_OK)
+    diff = sorted(
+        k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in _RESUMABLE_DIFF_OK
+    )
     if diff:
         shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff)
-        raise CheckpointError(f"cannot resume {run.out} with a different training config ({shown}); "
-                              "use the original settings or another output folder")
+        raise CheckpointError(
+            f"cannot resume {run.out} with a different training config ({shown}); "
+            "use the original settings or another output folder"
+        )
     run.start = run.last_saved = int(meta["step"] or 0)
     run.tokens_seen = int(meta["train"].get("tokens_seen", 0))
     log.info("resuming %s from step %d", run.out, run.start)
@@ -221,8 +245,13 @@ def _step(run: _Run, ddp_model: nn.Module, loss_fn: LossFn, batch: Any) -> Tenso
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loss_fn: LossFn, val_batches: Callable[[int], Any], n_batches: int,
-             ctx: distributed.DistContext | None = None) -> float:
+def evaluate(
+    model: nn.Module,
+    loss_fn: LossFn,
+    val_batches: Callable[[int], Any],
+    n_batches: int,
+    ctx: distributed.DistContext | None = None,
+) -> float:
     """Mean loss over validation batches ``val_batches(0 .. n_batches - 1)``."""
     ctx = ctx or distributed.DistContext(0, 1, 0, next(model.parameters()).device)
     was_training = model.training
@@ -255,10 +284,17 @@ class _StopOnSigint:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def train(model: nn.Module, loss_fn: LossFn, train_batches: Callable[[int], Any], cfg: TrainConfig,
-          val_batches: Callable[[int], Any] | None = None, callbacks: Sequence[Any] = (),
-          out_dir: str | Path | None = None, resume: bool = False,
-          tokenizer: Tokenizer | None = None) -> TrainResult:
+def train(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train_batches: Callable[[int], Any],
+    cfg: TrainConfig,
+    val_batches: Callable[[int], Any] | None = None,
+    callbacks: Sequence[Any] = (),
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    tokenizer: Tokenizer | None = None,
+) -> TrainResult:
     """Train ``model`` for ``cfg.steps`` optimizer steps and return a ``TrainResult``.
 
     ``loss_fn(model, batch) -> scalar``; ``train_batches(step)`` / ``val_batches(i)`` give batches.
@@ -278,8 +314,13 @@ def train(model: nn.Module, loss_fn: LossFn, train_batches: Callable[[int], Any]
         ctx.close()
 
 
-def _callbacks_and_eval(run: _Run, state: TrainState, loss_fn: LossFn,
-                        val_batches: Callable[[int], Any] | None, callbacks: Sequence[Any]) -> None:
+def _callbacks_and_eval(
+    run: _Run,
+    state: TrainState,
+    loss_fn: LossFn,
+    val_batches: Callable[[int], Any] | None,
+    callbacks: Sequence[Any],
+) -> None:
     cfg, step = run.cfg, state.step
     for cb in callbacks:
         getattr(cb, "on_step", lambda s: None)(state)
@@ -292,11 +333,18 @@ def _callbacks_and_eval(run: _Run, state: TrainState, loss_fn: LossFn,
             getattr(cb, "on_eval", lambda s, m: None)(state, metrics)
 
 
-def _loop(run: _Run, ddp_model: nn.Module, loss_fn: LossFn, train_batches: Callable[[int], Any],
-          val_batches: Callable[[int], Any] | None, callbacks: Sequence[Any]) -> TrainResult:
+def _loop(
+    run: _Run,
+    ddp_model: nn.Module,
+    loss_fn: LossFn,
+    train_batches: Callable[[int], Any],
+    val_batches: Callable[[int], Any] | None,
+    callbacks: Sequence[Any],
+) -> TrainResult:
     cfg, ctx = run.cfg, run.ctx
-    bar = tqdm(total=cfg.steps, initial=run.start, disable=not (cfg.progress and ctx.is_main),
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.steps, initial=run.start, disable=not (cfg.progress and ctx.is_main), dynamic_ncols=True
+    )
     t0, tokens0, step, loss = time.perf_counter(), run.tokens_seen, run.start, None
     for step in range(run.start + 1, cfg.steps + 1):
         lr = cfg.lr_at(step - 1)
@@ -306,10 +354,14 @@ def _loop(run: _Run, ddp_model: nn.Module, loss_fn: LossFn, train_batches: Calla
         loss = float(_step(run, ddp_model, loss_fn, batch))
         if not math.isfinite(loss):
             bar.close()
-            kept = f"the last good checkpoint (step {run.last_saved}) in {run.out} is kept" \
-                if run.last_saved is not None else "no checkpoint was written"
-            raise TrainingError(f"loss is {loss} at step {step}; {kept}; lower the learning rate "
-                                "or raise grad_clip / warmup")
+            kept = (
+                f"the last good checkpoint (step {run.last_saved}) in {run.out} is kept"
+                if run.last_saved is not None
+                else "no checkpoint was written"
+            )
+            raise TrainingError(
+                f"loss is {loss} at step {step}; {kept}; lower the learning rate or raise grad_clip / warmup"
+            )
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
         run.optimizer.step()
@@ -319,7 +371,9 @@ def _loop(run: _Run, ddp_model: nn.Module, loss_fn: LossFn, train_batches: Calla
         run.log({"step": step, "loss": loss, "lr": lr, "tokens": run.tokens_seen, "tokens_per_s": speed})
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{speed:,.0f}")
-        state = TrainState(step, loss, lr, run.tokens_seen, run.model, run.optimizer, ctx.rank, ctx.world_size)
+        state = TrainState(
+            step, loss, lr, run.tokens_seen, run.model, run.optimizer, ctx.rank, ctx.world_size
+        )
         _callbacks_and_eval(run, state, loss_fn, val_batches, callbacks)
         stop = ctx.any(run.stop_requested)
         if stop or step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
@@ -329,6 +383,12 @@ def _loop(run: _Run, ddp_model: nn.Module, loss_fn: LossFn, train_batches: Calla
             break
     bar.close()
     speed = (run.tokens_seen - tokens0) / max(time.perf_counter() - t0, 1e-9)
-    return TrainResult(run.start, step, tuple(run.losses), tuple(run.evals),
-                       run.out if run.out is not None and run.last_saved is not None else None,
-                       run.stop_requested, speed)
+    return TrainResult(
+        run.start,
+        step,
+        tuple(run.losses),
+        tuple(run.evals),
+        run.out if run.out is not None and run.last_saved is not None else None,
+        run.stop_requested,
+        speed,
+    )

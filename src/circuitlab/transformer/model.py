@@ -136,7 +136,7 @@ class Transformer(HookedModule):
         return self.unembed.W_U
 
     @property
-    def b_U(self) -> Float[Tensor, "d_vocab"]:
+    def b_U(self) -> Float[Tensor, " d_vocab"]:
         return self.unembed.b_U
 
     @property
