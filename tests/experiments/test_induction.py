@@ -136,7 +136,7 @@ def test_tracker_records_scores_every_n_steps_from_the_training_callback() -> No
     cfg = TransformerConfig(n_layers=2, d_model=16, n_heads=2, d_head=8, d_vocab=20, n_ctx=16, seed=0)
     from circuitlab.data.synthetic import repeated_random_tokens
     from circuitlab.training import train
-    from circuitlab.training.loop import next_token_loss
+    from circuitlab.training.batches import next_token_loss
     from circuitlab.transformer import Transformer
 
     model = Transformer(cfg)

@@ -104,9 +104,8 @@ def test_activations_under_shared_hook_names_are_equal(spec: dict) -> None:
     shared = sorted(n for n in set(ours.keys()) & set(theirs.keys()) if not n.endswith("hook_normalized"))
     expected = {"hook_embed"} | {f"blocks.{l}.attn.hook_pattern" for l in range(spec["n_layers"])}
     assert expected <= set(shared)
-    for name in shared:
-        mine = ours[name].expand_as(theirs[name])  # hook_pos_embed: ours [pos, d], TL's [batch, pos, d]
-        torch.testing.assert_close(mine, theirs[name], atol=1e-4, rtol=1e-4, msg=name)
+    for name in shared:  # same names, same shapes (hook_pos_embed included: [batch, pos, d_model])
+        torch.testing.assert_close(ours[name], theirs[name], atol=1e-4, rtol=1e-4, msg=name)
 
 
 def test_layernorm_hook_normalized_is_the_pre_affine_x_hat_as_in_transformer_lens() -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from circuitlab.transformer import Transformer
+from circuitlab.transformer import Transformer, TransformerConfig
 
 from .helpers import tiny_cfg, tiny_model, tokens
 
@@ -140,3 +140,22 @@ def test_training_step_reaches_every_parameter() -> None:
     F.cross_entropy(logits.reshape(-1, logits.shape[-1]), toks[:, 1:].reshape(-1)).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("positional", ["learned", "sinusoidal", "shortformer"])
+def test_hook_pos_embed_is_batch_pos_d_model_and_an_edit_takes_effect(positional: str) -> None:
+    model = Transformer(
+        TransformerConfig(
+            n_layers=1, d_model=16, n_heads=2, d_head=8, d_vocab=20, n_ctx=6, positional=positional
+        )
+    )
+    tokens = torch.randint(0, 20, (3, 5), generator=torch.Generator().manual_seed(0))
+    _, cache = model.run_with_cache(tokens, names_filter="hook_pos_embed")
+    assert cache["hook_pos_embed"].shape == (3, 5, 16)
+    torch.testing.assert_close(cache["hook_pos_embed"][2], model.W_pos[:5])
+    zeroed = model.run_with_hooks(tokens, fwd_hooks=[("hook_pos_embed", lambda p, h: torch.zeros_like(p))])
+    no_pos = Transformer(model.cfg)
+    no_pos.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        no_pos.pos_embed.W_pos.zero_()
+    torch.testing.assert_close(zeroed, no_pos(tokens))

@@ -140,7 +140,7 @@ def decompose_resid(
     upto = _layer_range(model, layer, True)
     parts, labels = [cache["hook_embed"]], ["embed"]
     if _positions_in_stream(model):
-        parts.append(cache["hook_pos_embed"].expand_as(parts[0]))
+        parts.append(cache["hook_pos_embed"])
         labels.append("pos_embed")
     for l in range(upto):
         if split_heads:

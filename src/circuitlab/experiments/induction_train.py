@@ -22,7 +22,7 @@ from circuitlab.experiments.induction_recipe import InductionRecipe, InductionTr
 from circuitlab.experiments.lm import CorpusData, corpus_data
 from circuitlab.training import train
 from circuitlab.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
-from circuitlab.training.loop import next_token_loss
+from circuitlab.training.batches import next_token_loss
 from circuitlab.transformer import Transformer
 
 NAME = "two_layer_induction"

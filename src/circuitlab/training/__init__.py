@@ -1,5 +1,6 @@
 """Training: a loop that knows no model, crash-safe checkpoints, and torchrun support."""
 
+from circuitlab.training.batches import make_optimizer, next_token_loss
 from circuitlab.training.checkpoint import (
     Checkpoint,
     kind_of,
@@ -14,14 +15,7 @@ from circuitlab.training.checkpoint import (
 )
 from circuitlab.training.config import TrainConfig
 from circuitlab.training.distributed import DistContext
-from circuitlab.training.loop import (
-    TrainResult,
-    TrainState,
-    evaluate,
-    make_optimizer,
-    next_token_loss,
-    train,
-)
+from circuitlab.training.loop import TrainResult, TrainState, evaluate, train
 
 __all__ = [
     "Checkpoint",

@@ -9,8 +9,6 @@ the same data, and ``resume=True`` reproduces an uninterrupted run bitwise on CP
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import math
 import signal
@@ -18,24 +16,23 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from circuitlab.data.tokenizer import Tokenizer
-from circuitlab.errors import CheckpointError, TrainingError
+from circuitlab.errors import TrainingError
 from circuitlab.training import distributed
-from circuitlab.training.checkpoint import CHECKPOINT_JSON, read_meta, restore_training_state, save_checkpoint
+from circuitlab.training.batches import batch_rows, make_optimizer, map_tensors, split_batch
+from circuitlab.training.bookkeeping import Run, prepare_out
 from circuitlab.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 LossFn = Callable[[nn.Module, Any], Tensor]
-_RESUMABLE_DIFF_OK = frozenset({"progress", "device", "eval_every", "eval_batches", "checkpoint_every"})
 
 
 @dataclass
@@ -73,162 +70,7 @@ class TrainResult:
         return self.losses[-1] if self.losses else None
 
 
-def next_token_loss(model: nn.Module, batch: Any) -> Tensor:
-    """Mean cross-entropy of ``model(batch.inputs)`` against ``batch.targets`` (language modelling)."""
-    logits = model(batch.inputs)
-    return F.cross_entropy(logits.flatten(0, -2).float(), batch.targets.flatten())
-
-
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices only (biases and norm gains are not decayed)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.betas)
-
-
-def map_tensors(batch: Any, fn: Callable[[Tensor], Tensor]) -> Any:
-    """Apply ``fn`` to every tensor of a batch (tensor, dataclass, dict, tuple or list)."""
-    if isinstance(batch, Tensor):
-        return fn(batch)
-    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        return dataclasses.replace(
-            batch,
-            **{f.name: map_tensors(getattr(batch, f.name), fn) for f in dataclasses.fields(batch) if f.init},
-        )
-    if isinstance(batch, dict):
-        return {k: map_tensors(v, fn) for k, v in batch.items()}
-    if isinstance(batch, tuple | list):
-        return type(batch)(map_tensors(v, fn) for v in batch)
-    return batch
-
-
-def batch_rows(batch: Any) -> tuple[int, int]:
-    """(rows, tokens) of a batch: the first dim and element count of its first tensor."""
-    found: list[Tensor] = []
-    map_tensors(batch, lambda t: found.append(t) or t)
-    if not found:
-        raise TrainingError(
-            f"a batch of type {type(batch).__name__} holds no tensor; return tensors "
-            "(or a dataclass/dict/tuple of them) from train_batches(step)"
-        )
-    return found[0].shape[0], found[0].numel()
-
-
-def split_batch(batch: Any, parts: int, index: int) -> Any:
-    """Rows ``[index * n / parts, (index + 1) * n / parts)`` of every tensor in the batch."""
-    rows, _ = batch_rows(batch)
-    if rows % parts:
-        raise TrainingError(
-            f"batch of {rows} rows cannot be split into {parts} equal parts; make "
-            "batch_size divisible by grad_accum x number of processes"
-        )
-    size = rows // parts
-    return map_tensors(batch, lambda t: t[index * size : (index + 1) * size])
-
-
-@dataclass
-class _Run:
-    """Mutable bookkeeping of one call to ``train``."""
-
-    cfg: TrainConfig
-    ctx: distributed.DistContext
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    out: Path | None
-    tokenizer: Tokenizer | None
-    start: int = 0
-    tokens_seen: int = 0
-    last_saved: int | None = None
-    losses: list[float] = field(default_factory=list)
-    evals: list[dict[str, float]] = field(default_factory=list)
-    stop_requested: bool = False
-
-    def log(self, record: dict[str, Any]) -> None:
-        if self.out is not None and self.ctx.is_main:
-            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-
-    def save(self, step: int, loss: float | None) -> None:
-        if self.out is not None and self.ctx.is_main and self.last_saved != step:
-            train_state = {
-                "config": self.cfg.to_dict(),
-                "tokens_seen": self.tokens_seen,
-                "loss": loss,
-                "world_size": self.ctx.world_size,
-            }
-            save_checkpoint(
-                self.out,
-                self.model,
-                tokenizer=self.tokenizer,
-                step=step,
-                optimizer=self.optimizer,
-                train=train_state,
-            )
-        self.last_saved = step
-        self.ctx.barrier()
-
-
-def _prepare_out(run: _Run, resume: bool) -> None:
-    """Check ``out_dir``; on resume restore the checkpoint there and trim metrics past it."""
-    out = run.out
-    if out.exists() and not out.is_dir():
-        raise CheckpointError(f"out_dir {str(out)!r} is a file; choose a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").touch()
-        (out / ".write-test").unlink()
-    except OSError as err:
-        raise CheckpointError(
-            f"out_dir {str(out)!r} is not writable ({err.strerror}); choose another"
-        ) from None
-    if (out / CHECKPOINT_JSON).is_file():
-        if not resume:
-            step = read_meta(out).get("step")
-            raise CheckpointError(
-                f"{out} already holds a checkpoint (step {step}); resume it "
-                "(--resume / resume=True) or choose another output folder"
-            )
-        _resume(run)
-    if run.ctx.is_main:
-        _trim_metrics(out / "metrics.jsonl", run.start)
-    run.ctx.barrier()
-
-
-def _resume(run: _Run) -> None:
-    meta = restore_training_state(run.out, run.model, run.optimizer)
-    saved = (meta.get("train") or {}).get("config") or {}
-    now = run.cfg.to_dict()
-    diff = sorted(
-        k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in _RESUMABLE_DIFF_OK
-    )
-    if diff:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff)
-        raise CheckpointError(
-            f"cannot resume {run.out} with a different training config ({shown}); "
-            "use the original settings or another output folder"
-        )
-    run.start = run.last_saved = int(meta["step"] or 0)
-    run.tokens_seen = int(meta["train"].get("tokens_seen", 0))
-    log.info("resuming %s from step %d", run.out, run.start)
-
-
-def _trim_metrics(path: Path, start: int) -> None:
-    """Drop records of steps after ``start`` (written after the checkpoint, before a crash)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= start:
-                keep.append(line)
-        except (json.JSONDecodeError, AttributeError):
-            continue  # a line cut short by a crash
-    path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-
-
-def _step(run: _Run, ddp_model: nn.Module, loss_fn: LossFn, batch: Any) -> Tensor:
+def _step(run: Run, ddp_model: nn.Module, loss_fn: LossFn, batch: Any) -> Tensor:
     """Forward and backward over the rank's micro batches; return the global mean loss."""
     cfg, ctx = run.cfg, run.ctx
     local = split_batch(batch, ctx.world_size, ctx.rank)
@@ -267,7 +109,7 @@ def evaluate(
 class _StopOnSigint:
     """While active, Ctrl-C asks the loop to stop after the current step (a second one aborts)."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: Run) -> None:
         self.run, self.previous = run, None
 
     def __enter__(self) -> _StopOnSigint:
@@ -305,9 +147,9 @@ def train(
     ctx = distributed.setup(cfg.device)
     try:
         model.to(ctx.device).train()
-        run = _Run(cfg, ctx, model, make_optimizer(model, cfg), Path(out_dir) if out_dir else None, tokenizer)
+        run = Run(cfg, ctx, model, make_optimizer(model, cfg), Path(out_dir) if out_dir else None, tokenizer)
         if run.out is not None:
-            _prepare_out(run, resume)
+            prepare_out(run, resume)
         with _StopOnSigint(run):
             return _loop(run, ctx.wrap(model), loss_fn, train_batches, val_batches, callbacks)
     finally:
@@ -315,7 +157,7 @@ def train(
 
 
 def _callbacks_and_eval(
-    run: _Run,
+    run: Run,
     state: TrainState,
     loss_fn: LossFn,
     val_batches: Callable[[int], Any] | None,
@@ -334,7 +176,7 @@ def _callbacks_and_eval(
 
 
 def _loop(
-    run: _Run,
+    run: Run,
     ddp_model: nn.Module,
     loss_fn: LossFn,
     train_batches: Callable[[int], Any],

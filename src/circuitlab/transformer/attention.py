@@ -60,7 +60,7 @@ class Attention(nn.Module):
         x_q: Float[Tensor, "batch pos d_model"],
         x_k: Float[Tensor, "batch pos d_model"] | None = None,
         x_v: Float[Tensor, "batch pos d_model"] | None = None,
-        qk_pos: Float[Tensor, "pos d_model"] | None = None,
+        qk_pos: Float[Tensor, "pos d_model"] | Float[Tensor, "batch pos d_model"] | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
         """attn_out for query/key/value inputs (default: all ``x_q``); ``qk_pos`` is added to the
         query and key inputs only (shortformer)."""
@@ -100,7 +100,7 @@ class Attention(nn.Module):
         qkv = affine(x_q, W, b)
         if qk_pos is not None:  # (x + p) W_Q = x W_Q + p W_Q: positions reach q and k only
             width = 2 * self.n_heads * self.d_head
-            qkv[..., :width] += qk_pos[: x_q.shape[1]] @ W[:, :width]
+            qkv[..., :width] += qk_pos @ W[:, :width]
         q, k, v = qkv.view(*x_q.shape[:2], 3, self.n_heads, self.d_head).unbind(2)
         return q, k, v
 

@@ -41,7 +41,7 @@ class TransformerBlock(nn.Module):
     def forward(
         self,
         resid_pre: Float[Tensor, "batch pos d_model"],
-        shortformer_pos: Float[Tensor, "pos d_model"] | None = None,
+        shortformer_pos: Float[Tensor, "pos d_model"] | Float[Tensor, "batch pos d_model"] | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
         resid_pre = self.hook_resid_pre(resid_pre)
         x = self.ln1(resid_pre)

@@ -90,7 +90,9 @@ class Transformer(HookedModule):
         resid = self.hook_embed(self.embed(tokens))
         shortformer_pos = None
         if self.cfg.positional != "none":
-            pos = self.hook_pos_embed(self.pos_embed(tokens.shape[1]))
+            pos = self.pos_embed(tokens.shape[1])  # [pos, d_model], broadcast over the batch
+            if self.hook_pos_embed.active:  # hooks see [batch, pos, d_model], as in TransformerLens
+                pos = self.hook_pos_embed(pos.expand(tokens.shape[0], -1, -1))
             if self.cfg.positional == "shortformer":
                 shortformer_pos = pos
             else:
