@@ -93,6 +93,8 @@ class Transformer(HookedModule):
             pos = self.pos_embed(tokens.shape[1])  # [pos, d_model], broadcast over the batch
             if self.hook_pos_embed.active:  # hooks see [batch, pos, d_model], as in TransformerLens
                 pos = self.hook_pos_embed(pos.expand(tokens.shape[0], -1, -1))
+                if pos.stride(0) == 0:  # still the same row for every sequence: project it once
+                    pos = pos[0]
             if self.cfg.positional == "shortformer":
                 shortformer_pos = pos
             else:
