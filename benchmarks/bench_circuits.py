@@ -18,23 +18,12 @@ from __future__ import annotations
 import warnings
 
 import torch
+from shapes import HEADLINE, QUICK
 from timing import interleaved_medians
 
 from circuitlab.circuits import composition_scores, head_scores, repeated_random_tokens
 from circuitlab.transformer import Transformer, TransformerConfig
 
-HEADLINE = dict(
-    n_layers=2,
-    d_model=256,
-    n_heads=8,
-    d_head=32,
-    d_vocab=4096,
-    n_ctx=256,
-    attn_only=True,
-    positional="shortformer",
-    normalization="layernorm",
-)
-QUICK = dict(HEADLINE, d_model=32, n_heads=4, d_head=8, d_vocab=128, n_ctx=32)
 KINDS = {
     "previous_token": "previous_token_head",
     "duplicate": "duplicate_token_head",

@@ -21,22 +21,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from reference_models import BareTransformer
+from shapes import HEADLINE, QUICK
 from timing import interleaved_medians
 
 from circuitlab.transformer import Transformer, TransformerConfig
-
-HEADLINE = dict(
-    n_layers=2,
-    d_model=256,
-    n_heads=8,
-    d_head=32,
-    d_vocab=4096,
-    n_ctx=256,
-    attn_only=True,
-    positional="shortformer",
-    normalization="layernorm",
-)
-QUICK = dict(HEADLINE, d_model=32, n_heads=4, d_head=8, d_vocab=128, n_ctx=32)
 
 
 def train_step(model: torch.nn.Module, tokens: torch.Tensor) -> Callable[[], None]:

@@ -21,8 +21,8 @@ from circuitlab.experiments.base import RunContext
 from circuitlab.experiments.induction_recipe import InductionRecipe, InductionTracker, ScorePoint
 from circuitlab.experiments.lm import CorpusData, corpus_data
 from circuitlab.training import train
-from circuitlab.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
 from circuitlab.training.batches import next_token_loss
+from circuitlab.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
 from circuitlab.transformer import Transformer
 
 NAME = "two_layer_induction"

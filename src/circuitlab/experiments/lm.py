@@ -22,8 +22,8 @@ from circuitlab.data import (
 from circuitlab.errors import CheckpointError
 from circuitlab.experiments.base import RunContext
 from circuitlab.training import TrainConfig, train
-from circuitlab.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
 from circuitlab.training.batches import next_token_loss
+from circuitlab.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
 from circuitlab.transformer import Transformer, TransformerConfig
 
 
