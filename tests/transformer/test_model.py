@@ -159,3 +159,21 @@ def test_hook_pos_embed_is_batch_pos_d_model_and_an_edit_takes_effect(positional
     with torch.no_grad():
         no_pos.pos_embed.W_pos.zero_()
     torch.testing.assert_close(zeroed, no_pos(tokens))
+
+
+def test_an_in_place_edit_of_hook_pos_embed_takes_effect_for_one_sequence_only() -> None:
+    model = Transformer(
+        TransformerConfig(
+            n_layers=1, d_model=16, n_heads=2, d_head=8, d_vocab=20, n_ctx=6, positional="learned"
+        )
+    )
+    tokens = torch.randint(0, 20, (2, 5), generator=torch.Generator().manual_seed(0))
+
+    def zero_first(p: torch.Tensor, hook) -> None:
+        p[0] = 0  # in place, on the first sequence only
+
+    W_pos = model.W_pos.detach().clone()
+    edited = model.run_with_hooks(tokens, fwd_hooks=[("hook_pos_embed", zero_first)])
+    torch.testing.assert_close(edited[1], model(tokens)[1])
+    assert not torch.allclose(edited[0], model(tokens)[0])
+    assert torch.equal(model.W_pos, W_pos)  # the edit touched the activation, not the weight
