@@ -6,6 +6,8 @@ Rows (contenders interleaved in each repetition, medians):
   rnn_fwd_bwd    ``cl.nets.RNN`` vs ``torch.nn.RNN``, same shapes                goal <= 1.5
   mlp_run_with_cache  ``MLP([64, 256, 256, 10]).run_with_cache(x)`` vs its plain forward,
                  batch 512                                                       goal <= 1.5
+  lstm_run_with_cache  ``LSTM(64, 128).run_with_cache(x)`` (every gate) vs its plain forward,
+                 the shapes above                                                goal <= 1.5
 """
 
 from __future__ import annotations
@@ -87,6 +89,25 @@ def _mlp_cache(device: str, reps: int) -> dict:
     return _row("mlp_run_with_cache", ours_s, ref_s, 1.5)
 
 
+def _lstm_cache(device: str, reps: int) -> dict:
+    """Every gate, cell and hidden state cached vs the plain forward (no grad): read-only cache
+    hooks keep the fused recurrence."""
+    torch.manual_seed(0)
+    model = LSTM(D_IN, D_HIDDEN).to(device)
+    x = torch.randn(BATCH, SEQ, D_IN, device=device)
+
+    @torch.no_grad()
+    def cached() -> None:
+        model.run_with_cache(x)
+
+    @torch.no_grad()
+    def plain() -> None:
+        model(x)
+
+    ours_s, ref_s = _interleaved([cached, plain], reps, device)
+    return _row("lstm_run_with_cache", ours_s, ref_s, 1.5)
+
+
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     """The rows above; ``quick`` takes few repetitions (a smoke run, noisier)."""
     reps = 3 if quick else 15
@@ -94,6 +115,7 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
         _recurrent("lstm_fwd_bwd", torch.nn.LSTM, LSTM, device, reps),
         _recurrent("rnn_fwd_bwd", torch.nn.RNN, RNN, device, reps),
         _mlp_cache(device, reps),
+        _lstm_cache(device, reps),
     ]
 
 

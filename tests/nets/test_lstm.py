@@ -7,8 +7,10 @@ import torch
 
 import circuitlab as cl
 from circuitlab.errors import ConfigError, ShapeError
+from circuitlab.hooks import ReadsOnly
 from circuitlab.nets import LSTM
 from circuitlab.nets.bptt import LSTMRecurrence, oifg_rows
+from circuitlab.nets.lstm import LSTMLayer
 
 SHAPES = [
     dict(batch=3, pos=6, d_in=5, d_hidden=7, num_layers=1, batch_first=True),
@@ -34,12 +36,13 @@ def _loss_and_grads(model, x, state):
 
 
 @pytest.mark.parametrize("s", SHAPES, ids=IDS)
-@pytest.mark.parametrize("hooked", [False, True], ids=["fused", "hooked-loop"])
-def test_lstm_matches_torch_lstm_outputs_and_gradients(s: dict, hooked: bool) -> None:
+@pytest.mark.parametrize("hooked", ["none", "edit", "read"], ids=["fused", "hooked-loop", "fused-read-gates"])
+def test_lstm_matches_torch_lstm_outputs_and_gradients(s: dict, hooked: str) -> None:
     ref, ours, x = _pair(s)
     state = [torch.randn(s["num_layers"], s["batch"], s["d_hidden"]) for _ in range(2)]
     expected = _loss_and_grads(ref, x, state)
-    with ours.hooks([(lambda n: n.endswith("hook_f"), lambda a, h: None)] if hooked else []):
+    hook = {"none": None, "edit": lambda a, h: None, "read": ReadsOnly(lambda a, h: None)}[hooked]
+    with ours.hooks([(lambda n: n.endswith("hook_f"), hook)] if hook else []):
         got = _loss_and_grads(ours, x, state)
     assert len(got) == len(expected)
     for e, g in zip(expected, got, strict=True):
@@ -126,3 +129,19 @@ def test_frozen_weights_still_give_the_input_gradient_of_torch() -> None:
     ours(x_ours)[0].pow(2).sum().backward()
     torch.testing.assert_close(x_ours.grad, x_ref.grad, atol=1e-5, rtol=1e-5)
     assert all(p.grad is None for p in ours.parameters())
+
+
+def test_cached_gates_come_from_the_fused_recurrence_and_equal_the_loops(monkeypatch) -> None:
+    torch.manual_seed(0)
+    model = LSTM(3, 4, num_layers=2)
+    x = torch.randn(2, 5, 3)
+    editing = [(lambda n: n.endswith("hook_f"), lambda a, h: None)]  # may edit: the step-by-step loop
+    with model.hooks(editing):
+        _, loop = model.run_with_cache(x)
+    monkeypatch.setattr(LSTMLayer, "loop", lambda *a: pytest.fail("run_with_cache took the slow loop"))
+    out, fused = model.run_with_cache(x)
+    assert sorted(fused) == sorted(loop)
+    for name in fused:
+        assert fused[name].shape == (2, 5, 4)
+        torch.testing.assert_close(fused[name], loop[name], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(out[0], model(x)[0])

@@ -73,7 +73,8 @@ def oifg_rows(W: Tensor) -> Tensor:
 
 class LSTMRecurrence(torch.autograd.Function):
     """``(x [T, B, d_in], h0, c0 [B, H], W_ih [4H, d_in], W_hh [4H, H], b [4H] | None) -> (hs, cs)``,
-    both ``[T, B, H]``, with the gates of ``W_ih``, ``W_hh`` and ``b`` in (o, i, f, g) order.
+    both ``[T, B, H]``, with the gates of ``W_ih``, ``W_hh`` and ``b`` in (o, i, f, g) order;
+    with ``keep_gates`` also the gates themselves, ``[T, 4H, B]`` (not differentiable).
 
     Inside, every step works on feature-major ``[4H, B]`` blocks: the step's matmul is
     ``W_hh h_{t-1}^T`` and each gate is a contiguous block, which makes the elementwise ops (and
@@ -83,7 +84,16 @@ class LSTMRecurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b: Tensor | None):
+    def forward(
+        ctx,
+        x: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        W_ih: Tensor,
+        W_hh: Tensor,
+        b: Tensor | None,
+        keep_gates: bool = False,
+    ):
         T, B, _ = x.shape
         H = W_hh.shape[1]
         x_fm = x.transpose(1, 2)  # [T, d_in, B]
@@ -108,11 +118,15 @@ class LSTMRecurrence(torch.autograd.Function):
             h = torch.mul(o, torch.tanh(c, out=tc_t), out=h_t)  # h_t = o tanh(c_t)
         ctx.save_for_backward(x, S, cs, tcs, hs, W_ih, W_hh)
         ctx.has_bias = b is not None
-        return hs[1:].transpose(1, 2).contiguous(), cs[1:].transpose(1, 2).contiguous()
+        outs = hs[1:].transpose(1, 2).contiguous(), cs[1:].transpose(1, 2).contiguous()
+        if not keep_gates:
+            return outs
+        ctx.mark_non_differentiable(S)  # the gates, for hooks that only read them
+        return *outs, S
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, d_hs: Tensor, d_cs: Tensor):
+    def backward(ctx, d_hs: Tensor, d_cs: Tensor, *_: Tensor):
         x, S, cs, tcs, hs, W_ih, W_hh = ctx.saved_tensors
         T, H, B = tcs.shape
         M, o_dtanh = _lstm_local_derivatives(S, cs, tcs)
@@ -149,7 +163,7 @@ class LSTMRecurrence(torch.autograd.Function):
         d_x = None
         if need[0]:  # dx_t = dG_t^T W_ih, as a [T, B, d_in] view of one matmul
             d_x = (W_ih.T @ dG_all).view(-1, T, B).permute(1, 2, 0)
-        return d_x, dh.T, dc.T, d_W_ih, d_W_hh, d_b
+        return d_x, dh.T, dc.T, d_W_ih, d_W_hh, d_b, None
 
 
 def _lstm_local_derivatives(S: Tensor, cs: Tensor, tcs: Tensor) -> tuple[Tensor, Tensor]:

@@ -48,12 +48,21 @@ class LSTMLayer(RecurrentLayer):
 
     def forward(self, x: Float[Tensor, "pos batch d_in"], h: Tensor, c: Tensor):
         """Time-major ``x`` -> (``out: [pos, batch, d_hidden]``, ``h_n``, ``c_n``). Runs the fused
-        BPTT recurrence unless a gate hook is attached, which needs the step-by-step loop."""
-        if any(getattr(self, f"hook_{name}").active for name in GATES):
+        BPTT recurrence unless a gate hook may edit its gate, which needs the step-by-step loop;
+        hooks that only read the gates (``run_with_cache``) see the fused recurrence's gates."""
+        gate_hooks = [getattr(self, f"hook_{name}") for name in GATES]
+        if any(hook.edits for hook in gate_hooks):
             hs, cs = self.loop(self.input_projection(x), h, c)
         else:
             b = None if self.b_ih is None else oifg_rows(self.b_ih + self.b_hh)
-            hs, cs = LSTMRecurrence.apply(x, h, c, oifg_rows(self.W_ih), oifg_rows(self.W_hh), b)
+            read = any(hook.active for hook in gate_hooks)
+            hs, cs, *gates = LSTMRecurrence.apply(
+                x, h, c, oifg_rows(self.W_ih), oifg_rows(self.W_hh), b, read
+            )
+            if read:
+                o, i, f, g = gates[0].transpose(1, 2).chunk(4, dim=2)  # [pos, batch, d_hidden] each
+                for name, value in zip(GATES, (i, f, g, o), strict=True):
+                    self.fire(getattr(self, f"hook_{name}"), value)
         cs = self.fire(self.hook_c, cs)
         out = self.fire(self.hook_h, hs)
         return out, out[-1], cs[-1]
