@@ -72,29 +72,8 @@ def _recurrent(name: str, ref_cls, our_cls, device: str, reps: int) -> dict:
     return _row(name, ours_s, ref_s, 1.5)
 
 
-def _mlp_cache(device: str, reps: int) -> dict:
-    torch.manual_seed(0)
-    model = MLP([64, 256, 256, 10], activation="relu", activate_output=False).to(device)
-    x = torch.randn(512, 64, device=device)
-
-    @torch.no_grad()
-    def cached() -> None:
-        model.run_with_cache(x)
-
-    @torch.no_grad()
-    def plain() -> None:
-        model(x)
-
-    ours_s, ref_s = _interleaved([cached, plain], reps * 5, device)
-    return _row("mlp_run_with_cache", ours_s, ref_s, 1.5)
-
-
-def _lstm_cache(device: str, reps: int) -> dict:
-    """Every gate, cell and hidden state cached vs the plain forward (no grad): read-only cache
-    hooks keep the fused recurrence."""
-    torch.manual_seed(0)
-    model = LSTM(D_IN, D_HIDDEN).to(device)
-    x = torch.randn(BATCH, SEQ, D_IN, device=device)
+def _cache_vs_forward(name: str, model, x: torch.Tensor, reps: int, device: str) -> dict:
+    """``model.run_with_cache(x)`` (every hook point) vs ``model(x)``, both without grad."""
 
     @torch.no_grad()
     def cached() -> None:
@@ -105,7 +84,24 @@ def _lstm_cache(device: str, reps: int) -> dict:
         model(x)
 
     ours_s, ref_s = _interleaved([cached, plain], reps, device)
-    return _row("lstm_run_with_cache", ours_s, ref_s, 1.5)
+    return _row(name, ours_s, ref_s, 1.5)
+
+
+def _mlp_cache(device: str, reps: int) -> dict:
+    torch.manual_seed(0)
+    model = MLP([64, 256, 256, 10], activation="relu", activate_output=False).to(device)
+    return _cache_vs_forward(
+        "mlp_run_with_cache", model, torch.randn(512, 64, device=device), reps * 5, device
+    )
+
+
+def _lstm_cache(device: str, reps: int) -> dict:
+    """Read-only cache hooks keep the LSTM's fused recurrence."""
+    torch.manual_seed(0)
+    model = LSTM(D_IN, D_HIDDEN).to(device)
+    return _cache_vs_forward(
+        "lstm_run_with_cache", model, torch.randn(BATCH, SEQ, D_IN, device=device), reps, device
+    )
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:

@@ -208,10 +208,10 @@ def _memory_rows(cfg: TransformerConfig, batch: int, device: str, runs: int = ME
     def peak(hook: str | None) -> dict:
         if device.startswith("cuda"):
             return _peak_cuda(cfg, batch, hook, device)
-        runs_ = [_peak_cpu(cfg, batch, hook) for _ in range(runs)]
+        measured = [_peak_cpu(cfg, batch, hook) for _ in range(runs)]
         return {
-            "peak_bytes": statistics.median(r["peak_bytes"] for r in runs_),
-            "act_bytes": runs_[0]["act_bytes"],
+            "peak_bytes": statistics.median(m["peak_bytes"] for m in measured),
+            "act_bytes": measured[0]["act_bytes"],
         }
 
     plain = peak(None)["peak_bytes"]

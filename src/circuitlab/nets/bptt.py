@@ -130,7 +130,7 @@ class LSTMRecurrence(torch.autograd.Function):
         x, S, cs, tcs, hs, W_ih, W_hh = ctx.saved_tensors
         T, H, B = tcs.shape
         M, o_dtanh = _lstm_local_derivatives(S, cs, tcs)
-        f = S[:, 2 * H : 3 * H].contiguous()
+        f = S[:, 2 * H : 3 * H]  # each step's [H, B] block is contiguous
         d_hs, d_cs = d_hs.transpose(1, 2).contiguous(), d_cs.transpose(1, 2)
         cell_grads = bool(d_cs.any())
         dG = torch.empty_like(S)

@@ -17,7 +17,7 @@ from circuitlab.training import distributed
 from circuitlab.training.checkpoint import CHECKPOINT_JSON, read_meta, restore_training_state, save_checkpoint
 from circuitlab.training.config import TrainConfig
 
-log = logging.getLogger("circuitlab.training.loop")
+log = logging.getLogger(__name__)
 # settings that may change between a run and its resumption (they do not change the numbers)
 _RESUMABLE_DIFF_OK = frozenset({"progress", "device", "eval_every", "eval_batches", "checkpoint_every"})
 

@@ -9,7 +9,6 @@ the same data, and ``resume=True`` reproduces an uninterrupted run bitwise on CP
 
 from __future__ import annotations
 
-import logging
 import math
 import signal
 import threading
@@ -31,7 +30,6 @@ from circuitlab.training.batches import batch_rows, make_optimizer, map_tensors,
 from circuitlab.training.bookkeeping import Run, prepare_out
 from circuitlab.training.config import TrainConfig
 
-log = logging.getLogger(__name__)
 LossFn = Callable[[nn.Module, Any], Tensor]
 
 

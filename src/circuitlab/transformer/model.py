@@ -92,12 +92,11 @@ class Transformer(HookedModule):
         if self.cfg.positional != "none":
             pos = self.pos_embed(tokens.shape[1])  # [pos, d_model], broadcast over the batch
             if self.hook_pos_embed.active:  # hooks see [batch, pos, d_model], as in TransformerLens
-                pos = pos.expand(tokens.shape[0], -1, -1)
-                if self.hook_pos_embed.edits:  # a hook may edit it in place: its own memory
-                    pos = pos.contiguous()
-                pos = self.hook_pos_embed(pos)
-                if pos.stride(0) == 0:  # still one row broadcast over the batch: project it once
-                    pos = pos[0]
+                batched = pos.expand(tokens.shape[0], -1, -1)
+                if self.hook_pos_embed.edits:  # a hook may edit it (in place too): its own memory
+                    pos = self.hook_pos_embed(batched.contiguous())
+                else:  # hooks that only read see the broadcast view; pos stays one row
+                    self.hook_pos_embed(batched)
             if self.cfg.positional == "shortformer":
                 shortformer_pos = pos
             else:
