@@ -10,7 +10,12 @@ Rows (all ratios from one run, contenders interleaved in each repetition, median
     tl_train_step_vs_bare         TL train step time / bare train step time      (for reference)
     run_with_cache_speedup_vs_tl  TL run_with_cache (every hook) / ours          goal >= 1.5
     train_tokens_per_s_vs_tl      our training tokens/s / TL's                   goal >= 2
-A train step is forward, next-token cross-entropy, backward and an AdamW step.
+                                  (each library's own loss: return_type="loss")
+    train_tokens_per_s_vs_tl_logits_loss   the same with logits + F.cross_entropy on both
+                                  sides (what the model's layers alone give; for reference)
+A train step is forward, next-token cross-entropy, backward and an AdamW step. circuitlab's
+return_type="loss" (what its training loop uses) never materialises the logits; TL's computes
+them and a log-softmax.
 """
 
 from __future__ import annotations
@@ -27,13 +32,19 @@ from timing import interleaved_medians
 from circuitlab.transformer import Transformer, TransformerConfig
 
 
-def train_step(model: torch.nn.Module, tokens: torch.Tensor) -> Callable[[], None]:
-    """One step of next-token training: forward, cross-entropy, backward, AdamW."""
+def train_step(model: torch.nn.Module, tokens: torch.Tensor, native_loss: bool = False) -> Callable[[], None]:
+    """One step of next-token training: forward, cross-entropy, backward, AdamW.
+
+    ``native_loss``: the library's own loss, ``model(tokens, return_type="loss")`` (the same
+    next-token mean in circuitlab and TransformerLens); otherwise logits + ``F.cross_entropy``."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step() -> None:
-        logits = model(tokens)
-        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
+        if native_loss:
+            loss = model(tokens, return_type="loss")
+        else:
+            logits = model(tokens)
+            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -80,8 +91,10 @@ def run(device: str, quick: bool) -> list[dict]:
         )
     step = interleaved_medians(
         {
-            "ours": train_step(ours, tokens),
-            "tl": train_step(theirs, tokens),
+            "ours": train_step(ours, tokens, native_loss=True),
+            "tl": train_step(theirs, tokens, native_loss=True),
+            "ours_logits": train_step(ours, tokens),
+            "tl_logits": train_step(theirs, tokens),
             "bare": train_step(bare, tokens),
         },
         reps,
@@ -103,10 +116,10 @@ def run(device: str, quick: bool) -> list[dict]:
         ),
         _row(
             "tl_train_step_vs_bare",
-            step["tl"] / step["bare"],
+            step["tl_logits"] / step["bare"],
             None,
-            "TL time / bare time",
-            tl=step["tl"],
+            "TL time / bare time (both: logits + F.cross_entropy)",
+            tl=step["tl_logits"],
             bare=step["bare"],
         ),
         _row(
@@ -125,8 +138,16 @@ def run(device: str, quick: bool) -> list[dict]:
             ours=step["ours"],
             tl=step["tl"],
         ),
+        _row(
+            "train_tokens_per_s_vs_tl_logits_loss",
+            step["tl_logits"] / step["ours_logits"],
+            None,
+            "our tokens/s / TL tokens/s, both taking logits + F.cross_entropy",
+            ours=step["ours_logits"],
+            tl=step["tl_logits"],
+        ),
     ]
-    rows[-1].update(
+    rows[-2].update(
         ours_tokens_per_s=round(n_tokens / step["ours"]), tl_tokens_per_s=round(n_tokens / step["tl"])
     )
     for row in rows:

@@ -93,6 +93,16 @@ def test_converted_model_gives_the_same_logits_as_circuitlab(spec: dict) -> None
     torch.testing.assert_close(hooked(tokens), model(tokens), atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("positional", ["shortformer", "learned"])
+def test_return_type_loss_equals_transformer_lens_loss(positional: str) -> None:
+    model = make_model(positional=positional)
+    tokens = random_tokens(5)
+    hooked = to_transformer_lens(model)
+    torch.testing.assert_close(
+        model(tokens, return_type="loss"), hooked(tokens, return_type="loss"), atol=1e-5, rtol=0
+    )
+
+
 @pytest.mark.parametrize("spec", CASES)
 def test_activations_under_shared_hook_names_are_equal(spec: dict) -> None:
     model = make_model(**spec)

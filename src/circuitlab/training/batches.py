@@ -16,7 +16,15 @@ from circuitlab.training.config import TrainConfig
 
 
 def next_token_loss(model: nn.Module, batch: Any) -> Tensor:
-    """Mean cross-entropy of ``model(batch.inputs)`` against ``batch.targets`` (language modelling)."""
+    """Mean cross-entropy of ``model(batch.inputs)`` against ``batch.targets`` (language modelling).
+
+    A model whose class sets ``computes_lm_loss = True`` (circuitlab's Transformer) computes it
+    itself through ``forward(inputs, return_type="loss", targets=...)``, without materialising
+    the logits; any other model returns logits and the loss is taken here. Either way the call
+    goes through ``model``'s forward, so DistributedDataParallel still synchronises gradients."""
+    inner = getattr(model, "module", model)  # DistributedDataParallel keeps the model in .module
+    if getattr(inner, "computes_lm_loss", False):
+        return model(batch.inputs, return_type="loss", targets=batch.targets).float()
     logits = model(batch.inputs)
     return F.cross_entropy(logits.flatten(0, -2).float(), batch.targets.flatten())
 

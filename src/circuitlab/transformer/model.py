@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from circuitlab.errors import ShapeError
@@ -10,6 +13,7 @@ from circuitlab.hooks import HookedModule, HookPoint
 from circuitlab.transformer.block import TransformerBlock
 from circuitlab.transformer.config import TransformerConfig
 from circuitlab.transformer.embed import Embed, PosEmbed, Unembed, init_normal_, sinusoidal_table
+from circuitlab.transformer.loss import unembed_cross_entropy
 from circuitlab.transformer.norm import make_norm
 from circuitlab.typing import Float, Int, Tensor
 
@@ -22,6 +26,8 @@ class Transformer(HookedModule):
     initialised from ``cfg.seed`` with a private generator (the global RNG is not touched).
     Weight and hook names follow TransformerLens (see DESIGN.md).
     """
+
+    computes_lm_loss = True  # forward(tokens, return_type="loss", targets=...): see training.next_token_loss
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -85,8 +91,42 @@ class Transformer(HookedModule):
             )
         return tokens.long()
 
-    def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_vocab"]:
+    def forward(
+        self,
+        tokens: Int[Tensor, "batch pos"],
+        return_type: Literal["logits", "loss", "both"] = "logits",
+        targets: Int[Tensor, "batch pos"] | None = None,
+    ) -> Float[Tensor, "batch pos d_vocab"] | Float[Tensor, ""] | tuple[Tensor, Tensor]:
+        """Logits, or (``return_type="loss"``) the mean next-token cross-entropy as in
+        TransformerLens: position i predicts ``tokens[:, i + 1]``, or ``targets[:, i]`` when
+        targets of the tokens' shape are given. The loss alone never materialises the
+        [batch, pos, d_vocab] logits (``unembed_cross_entropy``); "both" returns (logits, loss)."""
+        if return_type not in ("logits", "loss", "both"):
+            raise ValueError(f"return_type must be 'logits', 'loss' or 'both', got {return_type!r}")
         tokens = self.check_tokens(tokens)
+        if targets is not None:
+            targets = self.check_tokens(targets)
+            if targets.shape != tokens.shape:
+                raise ShapeError(
+                    f"targets have shape {tuple(targets.shape)}, tokens {tuple(tokens.shape)}: "
+                    "give one target per token"
+                )
+        elif return_type != "logits":
+            if tokens.shape[1] < 2:
+                raise ShapeError("a next-token loss needs sequences of at least 2 tokens (or pass targets)")
+        x = self.ln_final(self.final_resid(tokens))
+        if return_type == "logits":
+            return self.unembed(x)
+        scored = slice(None) if targets is not None else slice(None, -1)  # the last has no next token
+        if targets is None:
+            targets = tokens[:, 1:]
+        if return_type == "loss":
+            return unembed_cross_entropy(x[:, scored], self.W_U, self.b_U, targets)
+        logits = self.unembed(x)
+        return logits, F.cross_entropy(logits[:, scored].flatten(0, 1), targets.flatten())
+
+    def final_resid(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
+        """The residual stream after the last block (before ln_final), for checked tokens."""
         resid = self.hook_embed(self.embed(tokens))
         shortformer_pos = None
         if self.cfg.positional != "none":
@@ -103,7 +143,7 @@ class Transformer(HookedModule):
                 resid = resid + pos
         for block in self.blocks:
             resid = block(resid, shortformer_pos)
-        return self.unembed(self.ln_final(resid))
+        return resid
 
     # Weights as the papers name them, stacked over layers: [n_layers, n_heads, ...].
     def _stack(self, name: str) -> Tensor:
