@@ -1,0 +1,92 @@
+"""Hooked activations reuse the memory of the previous call only when nobody holds it."""
+
+from __future__ import annotations
+
+import torch
+
+import circuitlab.hooks.reuse as reuse
+from circuitlab.transformer import Transformer, TransformerConfig
+
+PATTERN = "blocks.0.attn.hook_pattern"
+BIG = ("blocks.0.attn.hook_attn_scores", PATTERN, "blocks.0.attn.hook_result")
+
+
+def _model() -> Transformer:
+    cfg = TransformerConfig(n_layers=1, d_model=16, n_heads=2, d_head=8, d_vocab=31, n_ctx=12, attn_only=True)
+    return Transformer(cfg)
+
+
+def _tokens(seed: int) -> torch.Tensor:
+    return torch.randint(0, 31, (3, 12), generator=torch.Generator().manual_seed(seed))
+
+
+def _cache(model: Transformer, seed: int, **kwargs):
+    with torch.no_grad():
+        return model.run_with_cache(_tokens(seed), **kwargs)[1]
+
+
+def test_memory_dropped_by_the_user_is_written_again_by_the_next_call() -> None:
+    model = _model()
+    ptrs = {name: _cache(model, 0)[name].data_ptr() for name in BIG}  # each cache dropped at once
+    again = _cache(model, 1)
+    assert {name: again[name].data_ptr() for name in BIG} == ptrs
+
+
+def test_a_cache_that_is_still_held_is_never_overwritten() -> None:
+    model = _model()
+    first = _cache(model, 0)
+    kept = {name: first[name].clone() for name in BIG}
+    second = _cache(model, 1)
+    for name in BIG:
+        assert first[name].data_ptr() != second[name].data_ptr()
+        torch.testing.assert_close(first[name], kept[name], atol=0, rtol=0)
+        assert not torch.equal(second[name], kept[name])
+
+
+def test_holding_any_view_or_array_of_the_activation_keeps_it() -> None:
+    model = _model()
+    row = _cache(model, 0)[PATTERN][0, 1]
+    row_copy = row.clone()
+    array = _cache(model, 2, names_filter=PATTERN)[PATTERN].numpy()
+    array_copy = array.copy()
+    _cache(model, 1)
+    _cache(model, 3, names_filter=PATTERN)
+    torch.testing.assert_close(row, row_copy, atol=0, rtol=0)
+    assert (array == array_copy).all()
+
+
+def test_a_hook_that_stores_the_activation_itself_keeps_it() -> None:
+    model = _model()
+    stored = []
+    with torch.no_grad():
+        model.run_with_hooks(_tokens(0), fwd_hooks=[(PATTERN, lambda act, hook: stored.append(act))])
+        reference = stored[0].clone()
+        model.run_with_hooks(_tokens(1), fwd_hooks=[(PATTERN, lambda act, hook: stored.append(act))])
+    torch.testing.assert_close(stored[0], reference, atol=0, rtol=0)
+    assert stored[0].data_ptr() != stored[1].data_ptr()
+
+
+def test_reused_memory_gives_the_same_cache_as_fresh_memory(monkeypatch) -> None:
+    model = _model()
+    _cache(model, 0)
+    reused = _cache(model, 1)
+    monkeypatch.setattr(reuse, "_COUNTABLE", False)
+    fresh = _cache(model, 1)
+    for name in reused:
+        torch.testing.assert_close(reused[name], fresh[name], atol=0, rtol=0)
+
+
+def test_nothing_is_kept_under_autograd_or_by_idle_hook_points() -> None:
+    model = _model()
+    model(_tokens(0))
+    _, cache = model.run_with_cache(_tokens(0))  # grad mode: the weights require grad
+    del cache
+    assert not any(point in reuse._kept for point in model.hook_dict.values())
+
+
+def test_release_activation_memory_forgets_what_was_kept() -> None:
+    model = _model()
+    _cache(model, 0)
+    assert any(point in reuse._kept for point in model.hook_dict.values())
+    model.release_activation_memory()
+    assert not any(point in reuse._kept for point in model.hook_dict.values())
