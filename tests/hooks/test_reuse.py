@@ -90,3 +90,21 @@ def test_release_activation_memory_forgets_what_was_kept() -> None:
     assert any(point in reuse._kept for point in model.hook_dict.values())
     model.release_activation_memory()
     assert not any(point in reuse._kept for point in model.hook_dict.values())
+
+
+def test_scores_replaced_by_a_hook_give_their_softmax() -> None:
+    model = _model()
+    causal = torch.full((12, 12), float("-inf")).triu(1)  # equal scores wherever attention may look
+    uniform = torch.softmax(causal, -1).expand(3, 2, 12, 12)
+    seen: list[torch.Tensor] = []
+    for _ in range(2):  # the second call writes into kept memory
+        seen.clear()
+        with torch.no_grad():
+            model.run_with_hooks(
+                _tokens(0),
+                fwd_hooks=[
+                    ("blocks.0.attn.hook_attn_scores", lambda s, hook: causal.expand_as(s).clone()),
+                    (PATTERN, lambda p, hook: seen.append(p.clone())),
+                ],
+            )
+        torch.testing.assert_close(seen[0], uniform)

@@ -130,7 +130,8 @@ class Attention(nn.Module):
         if in_place:
             pattern = torch.softmax(scores, dim=-1, out=scores)
         else:
-            pattern = torch.softmax(scores, dim=-1, out=self.hook_pattern.out_buffer(shape, q, (scores,)))
+            out = self.hook_pattern.out_buffer(scores.shape, scores, (scores,))  # a hook may swap scores
+            pattern = torch.softmax(scores, dim=-1, out=out)
         pattern = self.hook_pattern(pattern)
         return torch.matmul(pattern, v.transpose(1, 2)).transpose(1, 2)
 
