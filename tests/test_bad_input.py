@@ -365,6 +365,21 @@ LIB_CASES = [
     Case("tokens-not-a-tensor", lambda e: e.model([[1, 2]]), "list", "torch.Tensor"),
     Case("n-ctx-overflow", lambda e: e.model(tok(1, 7)), "length 7.*n_ctx=6", "crop to the last n_ctx"),
     Case(
+        "loss-one-token", lambda e: e.model(tok(2, 1), return_type="loss"), "\\(2, 1\\)", "longer sequences"
+    ),
+    Case(
+        "loss-targets-shape",
+        lambda e: e.model(tok(2, 5), return_type="loss", targets=tok(2, 4)),
+        "\\(2, 4\\)",
+        "one target per token",
+    ),
+    Case(
+        "return-type-unknown",
+        lambda e: e.model(tok(2, 5), return_type="logprobs"),
+        "logprobs",
+        "logits, loss",
+    ),
+    Case(
         "lstm-missing-batch-axis", lambda e: LSTM(3, 4)(torch.randn(5, 3)), "\\(5, 3\\)", "unsqueeze\\(0\\)"
     ),
     Case(
@@ -551,8 +566,8 @@ CLI_CASES = [
 ERROR_BY_PREFIX = {
     ("corpus-", "tokenizer-", "windows-"): DataError,
     ("checkpoint-", "save-"): CheckpointError,
-    ("tokens-", "n-ctx-", "lstm-", "perceptron-"): ShapeError,
-    ("config-",): ConfigError,
+    ("tokens-", "n-ctx-", "loss-", "lstm-", "perceptron-"): ShapeError,
+    ("config-", "return-type-"): ConfigError,
     ("hook-", "cache-"): HookNameError,
 }
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import circuitlab.transformer.loss as loss_module
-from circuitlab.errors import ShapeError
+from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.training import next_token_loss
 from circuitlab.training.batches import map_tensors
 from circuitlab.transformer.loss import unembed_cross_entropy
@@ -112,9 +112,9 @@ def test_hooks_before_the_unembedding_still_act_on_the_loss() -> None:
 
 def test_bad_loss_requests_are_clear_errors() -> None:
     model = tiny_model()
-    with pytest.raises(ValueError, match="return_type must be"):
+    with pytest.raises(ConfigError, match="return_type='logprobs': choose one of logits, loss, both"):
         model(tokens(), return_type="logprobs")
-    with pytest.raises(ShapeError, match="at least 2 tokens"):
+    with pytest.raises(ShapeError, match=r"shape \(3, 1\).*at least 2 tokens"):
         model(tokens(pos=1), return_type="loss")
     with pytest.raises(ShapeError, match=r"targets have shape \(3, 9\), tokens \(3, 10\)"):
         model(tokens(), return_type="loss", targets=tokens(pos=9))

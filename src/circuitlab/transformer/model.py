@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from circuitlab.errors import ShapeError
+from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.hooks import HookedModule, HookPoint
 from circuitlab.transformer.block import TransformerBlock
 from circuitlab.transformer.config import TransformerConfig
@@ -102,7 +102,7 @@ class Transformer(HookedModule):
         targets of the tokens' shape are given. The loss alone never materialises the
         [batch, pos, d_vocab] logits (``unembed_cross_entropy``); "both" returns (logits, loss)."""
         if return_type not in ("logits", "loss", "both"):
-            raise ValueError(f"return_type must be 'logits', 'loss' or 'both', got {return_type!r}")
+            raise ConfigError(f"return_type={return_type!r}: choose one of logits, loss, both")
         tokens = self.check_tokens(tokens)
         if targets is not None:
             targets = self.check_tokens(targets)
@@ -113,7 +113,10 @@ class Transformer(HookedModule):
                 )
         elif return_type != "logits":
             if tokens.shape[1] < 2:
-                raise ShapeError("a next-token loss needs sequences of at least 2 tokens (or pass targets)")
+                raise ShapeError(
+                    f"tokens have shape {tuple(tokens.shape)}: a next-token loss needs at least 2 tokens "
+                    "per sequence; pass longer sequences, or targets"
+                )
         x = self.ln_final(self.final_resid(tokens))
         if return_type == "logits":
             return self.unembed(x)
