@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 import circuitlab.hooks.reuse as reuse
+from circuitlab.hooks import ReadsOnly
 from circuitlab.transformer import Transformer, TransformerConfig
 
 PATTERN = "blocks.0.attn.hook_pattern"
@@ -108,3 +109,48 @@ def test_scores_replaced_by_a_hook_give_their_softmax() -> None:
                 ],
             )
         torch.testing.assert_close(seen[0], uniform)
+
+
+def test_inference_mode_and_no_grad_calls_may_alternate() -> None:
+    model = _model()
+    caches = []
+    for mode in (
+        torch.inference_mode,
+        torch.no_grad,
+        torch.no_grad,
+        torch.inference_mode,
+        torch.inference_mode,
+    ):
+        with mode():
+            caches.append(model.run_with_cache(_tokens(0))[1][PATTERN].clone())
+    _, cache = model.run_with_cache(_tokens(0))  # grad mode after both
+    for pattern in caches:
+        torch.testing.assert_close(pattern, cache[PATTERN], atol=0, rtol=0)
+
+
+def test_torch_func_transforms_get_memory_of_their_own() -> None:
+    model = _model()
+    tokens = _tokens(0)
+    params = dict(model.named_parameters())
+    seen = []
+
+    def loss_of(W_Q: torch.Tensor) -> torch.Tensor:
+        with model.hooks([(PATTERN, ReadsOnly(lambda p, hook: seen.append(1)))]):
+            return torch.func.functional_call(model, {**params, "blocks.0.attn.W_Q": W_Q}, (tokens,)).sum()
+
+    for _ in range(2):
+        grad = torch.func.grad(loss_of)(params["blocks.0.attn.W_Q"].detach())
+    model.zero_grad()
+    loss_of(params["blocks.0.attn.W_Q"]).backward()
+    torch.testing.assert_close(grad, model.blocks[0].attn.W_Q.grad)
+    assert seen == [1, 1, 1]
+
+
+def test_vmap_over_a_hooked_attention_layer_allocates_for_itself() -> None:
+    model = _model()
+    attn = model.blocks[0].attn
+    x = torch.randn(3, 2, 12, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), model.hooks([(PATTERN, ReadsOnly(lambda p, hook: None))]):
+        mapped = torch.func.vmap(attn)(x)
+        looped = torch.stack([attn(one) for one in x])
+    torch.testing.assert_close(mapped, looped)

@@ -30,6 +30,12 @@ def _storage_users(t: Tensor) -> int:
     return torch._C._storage_Use_Count(t.untyped_storage()._cdata)
 
 
+def is_transformed(t: Tensor) -> bool:
+    """True for the wrapped tensors of torch.func transforms (vmap, grad), which ``out=`` refuses."""
+    check = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
+    return bool(check and check(t))
+
+
 _COUNTABLE = hasattr(torch._C, "_storage_Use_Count")
 # a tensor whose storage nothing else shares, counted the way _storage_users counts
 _ALONE = _storage_users(torch.empty(1)) if _COUNTABLE else -1
@@ -41,13 +47,21 @@ def reusable_memory(
     """An uninitialised tensor of ``shape`` (``like``'s dtype and device) to pass as ``out=``,
     in the memory ``owner`` kept from its last call when nobody else holds it; None when the op
     should allocate for itself (not on CPU, or autograd would record it)."""
-    if like.device.type != "cpu" or not _COUNTABLE:
+    if like.device.type != "cpu" or not _COUNTABLE or is_transformed(like):
         return None
     if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
         return None
     shape = torch.Size(shape)
     kept = _kept.get(owner)
-    if kept is None or kept.shape != shape or kept.dtype != like.dtype or _storage_users(kept) != _ALONE:
+    if (
+        kept is None
+        or kept.shape != shape
+        or kept.dtype != like.dtype
+        # memory made under torch.inference_mode may not be written outside it (and the reverse
+        # would make inference tensors of normal ones' views)
+        or kept.is_inference() != torch.is_inference_mode_enabled()
+        or _storage_users(kept) != _ALONE
+    ):
         kept = torch.empty(shape, dtype=like.dtype, device=like.device)
         _kept[owner] = kept
     # a new view each call: whoever keeps the activation holds the storage, not ``kept`` itself
@@ -59,4 +73,4 @@ def release(owner: object) -> None:
     _kept.pop(owner, None)
 
 
-__all__ = ["release", "reusable_memory"]
+__all__ = ["is_transformed", "release", "reusable_memory"]

@@ -28,6 +28,7 @@ from einops import rearrange
 from torch import nn
 
 from circuitlab.hooks import HookPoint
+from circuitlab.hooks.reuse import is_transformed
 from circuitlab.transformer.ops import affine
 from circuitlab.typing import Float, Tensor
 
@@ -124,7 +125,9 @@ class Attention(nn.Module):
         previous call when nothing holds it any more (``HookPoint.out_buffer``)."""
         batch, n = q.shape[:2]
         shape = (batch, self.n_heads, n, n)
-        in_place = not self.hook_attn_scores.active and not (q.requires_grad and torch.is_grad_enabled())
+        in_place = not (
+            self.hook_attn_scores.active or (q.requires_grad and torch.is_grad_enabled()) or is_transformed(q)
+        )  # (torch.func's vmap and grad refuse out=)
         scores_point = self.hook_pattern if in_place else self.hook_attn_scores
         scores = self.attn_scores(q, k, out=scores_point.out_buffer(shape, q, (q, k)))
         if in_place:
