@@ -380,6 +380,12 @@ LIB_CASES = [
         "logits, loss",
     ),
     Case(
+        "return-type-targets-with-logits",
+        lambda e: e.model(tok(2, 5), targets=tok(2, 5)),
+        "targets",
+        "pass one of them",
+    ),
+    Case(
         "lstm-missing-batch-axis", lambda e: LSTM(3, 4)(torch.randn(5, 3)), "\\(5, 3\\)", "unsqueeze\\(0\\)"
     ),
     Case(

@@ -137,3 +137,17 @@ def test_training_loss_goes_through_the_models_own_loss() -> None:
     model.unembed.register_forward_hook(lambda *a: seen.append(1))  # the logits path would run it
     torch.testing.assert_close(next_token_loss(model, batch), ref, atol=1e-6, rtol=0)
     assert not seen
+
+
+def test_no_gradient_work_without_autograd() -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    x, W, b, t = _inputs(600, d=8, v=50, dtype=torch.float32)
+
+    def matmuls(grad_mode: bool) -> int:
+        with torch.set_grad_enabled(grad_mode), profile(activities=[ProfilerActivity.CPU]) as prof:
+            unembed_cross_entropy(x, W, b, t)
+        return sum(e.count for e in prof.key_averages() if e.key in ("aten::mm", "aten::addmm_"))
+
+    assert matmuls(False) == 0  # the logits' addmm only: no dL/dx or dL/dW products
+    assert matmuls(True) > 0

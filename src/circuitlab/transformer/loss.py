@@ -25,9 +25,10 @@ CHUNK = 256  # positions per block: a [256, 4096] float32 block is 4 MiB, reused
 
 class _UnembedCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, W_U: Tensor, b_U: Tensor, targets: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, W_U: Tensor, b_U: Tensor, targets: Tensor, recording: bool) -> Tensor:
         n = x.shape[0]
-        want_x, want_W, want_b = ctx.needs_input_grad[:3]
+        # needs_input_grad says requires_grad even under no_grad: ``recording`` is the grad mode
+        want_x, want_W, want_b = (recording and need for need in ctx.needs_input_grad[:3])
         grads = any((want_x, want_W, want_b))
         acc = torch.promote_types(x.dtype, torch.float32)  # half precision sums in float32
         dx = torch.empty_like(x) if want_x else None
@@ -65,6 +66,7 @@ class _UnembedCrossEntropy(torch.autograd.Function):
             None if dW is None else (dW * grad).to(ctx.dtypes[0]),
             None if db is None else (db * grad).to(ctx.dtypes[1]),
             None,
+            None,
         )
 
 
@@ -84,7 +86,7 @@ def unembed_cross_entropy(
     if targets.numel() == 0:
         raise ValueError("no positions to compute a loss on (a sequence of one token has no next token)")
     flat = x.reshape(-1, x.shape[-1])
-    return _UnembedCrossEntropy.apply(flat, W_U, b_U, targets.reshape(-1).long())
+    return _UnembedCrossEntropy.apply(flat, W_U, b_U, targets.reshape(-1).long(), torch.is_grad_enabled())
 
 
 __all__ = ["CHUNK", "unembed_cross_entropy"]

@@ -103,6 +103,8 @@ class Transformer(HookedModule):
         [batch, pos, d_vocab] logits (``unembed_cross_entropy``); "both" returns (logits, loss)."""
         if return_type not in ("logits", "loss", "both"):
             raise ConfigError(f"return_type={return_type!r}: choose one of logits, loss, both")
+        if targets is not None and return_type == "logits":
+            raise ConfigError('targets are scored only with return_type="loss" or "both"; pass one of them')
         tokens = self.check_tokens(tokens)
         if targets is not None:
             targets = self.check_tokens(targets)
