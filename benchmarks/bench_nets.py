@@ -12,35 +12,14 @@ Rows (contenders interleaved in each repetition, medians):
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
+from timing import interleaved_medians
 
 from circuitlab.nets import LSTM, MLP, RNN
 
 BATCH, SEQ, D_IN, D_HIDDEN = 32, 100, 64, 128
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _interleaved(fns: list[Callable[[], object]], reps: int, device: str) -> list[float]:
-    """Median seconds of each function, alternating them within every repetition."""
-    for fn in fns:  # warm-up
-        fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(reps):
-        for k, fn in enumerate(fns):
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[k].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
 
 
 def _row(name: str, ours: float, ref: float, goal: float) -> dict:
@@ -68,7 +47,8 @@ def _recurrent(name: str, ref_cls, our_cls, device: str, reps: int) -> dict:
 
         return go
 
-    ours_s, ref_s = _interleaved([step(ours), step(ref)], reps, device)
+    t = interleaved_medians({"ours": step(ours), "ref": step(ref)}, reps, device)
+    ours_s, ref_s = t["ours"], t["ref"]
     return _row(name, ours_s, ref_s, 1.5)
 
 
@@ -83,7 +63,8 @@ def _cache_vs_forward(name: str, model, x: torch.Tensor, reps: int, device: str)
     def plain() -> None:
         model(x)
 
-    ours_s, ref_s = _interleaved([cached, plain], reps, device)
+    t = interleaved_medians({"cached": cached, "plain": plain}, reps, device)
+    ours_s, ref_s = t["cached"], t["plain"]
     return _row(name, ours_s, ref_s, 1.5)
 
 

@@ -31,54 +31,31 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
+from bench_interop import train_step
 from reference_models import BareTransformer
+from shapes import HEADLINE, QUICK
+from timing import Timing, interleaved
 
 from circuitlab.transformer import Transformer, TransformerConfig
 
-HEADLINE = dict(n_layers=2, d_model=256, n_heads=8, d_head=32, d_vocab=4096, n_ctx=256, attn_only=True)
-QUICK = dict(n_layers=2, d_model=64, n_heads=4, d_head=16, d_vocab=512, n_ctx=64, attn_only=True)
 MEMORY_HOOKS = ("blocks.0.attn.hook_pattern", "blocks.1.hook_resid_post")
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _interleaved(fns: list[Callable[[], object]], reps: int, device: str) -> list[tuple[float, float]]:
-    """(median wall seconds, median process CPU seconds) of each function, alternating them."""
-    for fn in fns:  # warm-up
-        fn()
-    wall: list[list[float]] = [[] for _ in fns]
-    cpu: list[list[float]] = [[] for _ in fns]
-    for _ in range(reps):
-        for k, fn in enumerate(fns):
-            _sync(device)
-            w, c = time.perf_counter(), time.process_time()
-            fn()
-            _sync(device)
-            wall[k].append(time.perf_counter() - w)
-            cpu[k].append(time.process_time() - c)
-    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu, strict=True)]
-
-
-def _timing_row(name: str, ours: tuple[float, float], ref: tuple[float, float], goal: float) -> dict:
-    ratio = ours[0] / ref[0]
+def _timing_row(name: str, ours: Timing, ref: Timing, goal: float) -> dict:
+    ratio = ours.wall / ref.wall
     return {
         "name": name,
-        "ours_s": round(ours[0], 5),
-        "ref_s": round(ref[0], 5),
+        "ours_s": round(ours.wall, 5),
+        "ref_s": round(ref.wall, 5),
         "ratio": round(ratio, 3),
         "goal": f"<= {goal}",
         "met": ratio <= goal,
-        "ours_cpu_s": round(ours[1], 5),
-        "ref_cpu_s": round(ref[1], 5),
-        "cpu_ratio": round(ours[1] / ref[1], 3),
+        "ours_cpu_s": round(ours.cpu, 5),
+        "ref_cpu_s": round(ref.cpu, 5),
+        "cpu_ratio": round(ours.cpu / ref.cpu, 3),
     }
 
 
@@ -103,25 +80,14 @@ def _timings(cfg: TransformerConfig, batch: int, reps: int, device: str, tag: st
         with torch.no_grad():
             return ours.run_with_cache(tokens)
 
-    def train_step(model) -> Callable[[], None]:
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-
-        def go() -> None:
-            logits = model(tokens[:, :-1])
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        return go
-
-    fwd = _interleaved([forward(ours), forward(bare)], reps, device)
-    rows = [_timing_row(f"forward[{tag}]", *fwd, 1.05)]
-    step = _interleaved([train_step(ours), train_step(bare)], reps, device)
-    rows.append(_timing_row(f"train_step[{tag}]", *step, 1.05))
-    cache = _interleaved([cache_all, forward(bare)], reps, device)
-    rows.append(_timing_row(f"run_with_cache_all[{tag}]", *cache, 1.6))
-    return rows
+    fwd = interleaved({"ours": forward(ours), "ref": forward(bare)}, reps, device)
+    step = interleaved({"ours": train_step(ours, tokens), "ref": train_step(bare, tokens)}, reps, device)
+    cache = interleaved({"ours": cache_all, "ref": forward(bare)}, reps, device)
+    return [
+        _timing_row(f"forward[{tag}]", fwd["ours"], fwd["ref"], 1.05),
+        _timing_row(f"train_step[{tag}]", step["ours"], step["ref"], 1.05),
+        _timing_row(f"run_with_cache_all[{tag}]", cache["ours"], cache["ref"], 1.6),
+    ]
 
 
 _PEAK_SCRIPT = r"""
@@ -245,7 +211,7 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     shape, batch, reps = (QUICK, 4, 3) if quick else (HEADLINE, 16, 15)
     rows: list[dict] = []
     for positional in ("shortformer",) if quick else ("shortformer", "learned"):
-        cfg = TransformerConfig(**shape, positional=positional)
+        cfg = TransformerConfig(**{**shape, "positional": positional})
         rows += _timings(cfg, batch, reps, device, positional)
     rows += _memory_rows(TransformerConfig(**shape), batch, device, runs=1 if quick else MEMORY_RUNS)
     return rows

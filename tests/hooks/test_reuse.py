@@ -128,7 +128,7 @@ def test_inference_mode_and_no_grad_calls_may_alternate() -> None:
         torch.testing.assert_close(pattern, cache[PATTERN], atol=0, rtol=0)
 
 
-def test_torch_func_transforms_get_memory_of_their_own() -> None:
+def test_torch_func_grad_through_a_hooked_model_equals_autograd() -> None:
     model = _model()
     tokens = _tokens(0)
     params = dict(model.named_parameters())

@@ -35,6 +35,20 @@ def _loss_and_grads(model, x, state):
     return [out, h_n, c_n, x.grad, h0.grad, c0.grad, *[p.grad for p in model.parameters()]]
 
 
+@pytest.mark.parametrize("used", ["out", "c_n"])
+def test_gradients_match_torch_when_only_one_output_is_used(used: str) -> None:
+    ref, ours = _pair(SHAPES[0])[:2]
+    x = torch.randn(3, 6, 5)
+    grads = []
+    for model in (ref, ours):
+        xi = x.clone().requires_grad_()
+        out, (_, c_n) = model(xi)
+        (out if used == "out" else c_n).pow(2).sum().backward()
+        grads.append([xi.grad, *[p.grad for p in model.parameters()]])
+    for ours_g, ref_g in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(ours_g, ref_g, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("s", SHAPES, ids=IDS)
 @pytest.mark.parametrize("hooked", ["none", "edit", "read"], ids=["fused", "hooked-loop", "fused-read-gates"])
 def test_lstm_matches_torch_lstm_outputs_and_gradients(s: dict, hooked: str) -> None:

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 import circuitlab.transformer.loss as loss_module
+from circuitlab.data.datasets import Batch
 from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.training import next_token_loss
-from circuitlab.training.batches import map_tensors
 from circuitlab.transformer.loss import unembed_cross_entropy
 
 from .helpers import tiny_model, tokens
@@ -123,15 +123,8 @@ def test_bad_loss_requests_are_clear_errors() -> None:
 
 
 def test_training_loss_goes_through_the_models_own_loss() -> None:
-    from dataclasses import dataclass
-
-    @dataclass
-    class Batch:
-        inputs: torch.Tensor
-        targets: torch.Tensor
-
     model = tiny_model()
-    batch = map_tensors(Batch(tokens(seed=3), tokens(seed=4)), lambda t: t)
+    batch = Batch(tokens(seed=3), tokens(seed=4))
     ref = F.cross_entropy(model(batch.inputs).flatten(0, 1), batch.targets.flatten())
     seen = []
     model.unembed.register_forward_hook(lambda *a: seen.append(1))  # the logits path would run it

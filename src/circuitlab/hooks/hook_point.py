@@ -60,9 +60,7 @@ class HookPoint(nn.Module):
         """Memory for a hooked activation of ``shape`` (``like``'s dtype): the previous call's
         when no tensor outside still uses it, to pass as an op's ``out=`` (see hooks.reuse).
         None when nothing is attached, off CPU, or when autograd records an op on ``inputs``."""
-        if not (self.fwd_fns or self.bwd_fns):
-            return None
-        return reusable_memory(self, shape, like, inputs)
+        return reusable_memory(self, shape, like, inputs) if self.active else None
 
     def __call__(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         if not (self.fwd_fns or self.bwd_fns):

@@ -120,8 +120,8 @@ class HookedModule(nn.Module):
         Only selected activations are stored (detached; moved to ``device`` and cast to
         ``cache_dtype`` when given, e.g. ``torch.float16`` to halve the memory). On CPU and
         outside autograd, the largest activations (attention scores, patterns, per-head results)
-        are written into the memory of the previous call's once no tensor uses it any more, which
-        saves the page faults of fresh memory; ``release_activation_memory()`` frees it.
+        reuse the previous call's memory once no tensor uses it any more, which saves the page
+        faults of fresh memory; ``release_activation_memory()`` frees that memory.
         """
         store: dict[str, Tensor] = {}
 

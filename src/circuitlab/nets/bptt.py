@@ -118,6 +118,7 @@ class LSTMRecurrence(torch.autograd.Function):
             h = torch.mul(o, torch.tanh(c, out=tc_t), out=h_t)  # h_t = o tanh(c_t)
         ctx.save_for_backward(x, S, cs, tcs, hs, W_ih, W_hh)
         ctx.has_bias = b is not None
+        ctx.set_materialize_grads(False)  # an unused output (the cell states, mostly) gets None
         outs = hs[1:].transpose(1, 2).contiguous(), cs[1:].transpose(1, 2).contiguous()
         if not keep_gates:
             return outs
@@ -131,15 +132,16 @@ class LSTMRecurrence(torch.autograd.Function):
         T, H, B = tcs.shape
         M, o_dtanh = _lstm_local_derivatives(S, cs, tcs)
         f = S[:, 2 * H : 3 * H]  # each step's [H, B] block is contiguous
-        d_hs, d_cs = d_hs.transpose(1, 2).contiguous(), d_cs.transpose(1, 2)
-        cell_grads = bool(d_cs.any())
+        d_hs = torch.zeros_like(tcs) if d_hs is None else d_hs.transpose(1, 2).contiguous()
+        cell_grads = d_cs is not None
+        d_c_steps = d_cs.transpose(1, 2).unbind(0) if cell_grads else [None] * T
         dG = torch.empty_like(S)
         dh, dc = torch.zeros_like(hs[0]), torch.zeros_like(cs[0])
         W_hh_T = W_hh.T.contiguous()
         # dh_{t-1} = dout_{t-1} + W_hh^T dG_t is one addmm (dout_{-1} = 0: the gradient of h0)
         d_outs_prev = [torch.zeros_like(dh), *d_hs[:-1].unbind(0)]
         steps = zip(
-            d_outs_prev, d_cs.unbind(0), o_dtanh.unbind(0), f.unbind(0), dG.unbind(0),
+            d_outs_prev, d_c_steps, o_dtanh.unbind(0), f.unbind(0), dG.unbind(0),
             M[:, :H].unbind(0), dG[:, :H].unbind(0),
             M[:, H:].unflatten(1, (3, H)).unbind(0), dG[:, H:].unflatten(1, (3, H)).unbind(0),
             strict=True,

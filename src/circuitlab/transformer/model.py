@@ -113,22 +113,22 @@ class Transformer(HookedModule):
                     f"targets have shape {tuple(targets.shape)}, tokens {tuple(tokens.shape)}: "
                     "give one target per token"
                 )
-        elif return_type != "logits":
-            if tokens.shape[1] < 2:
-                raise ShapeError(
-                    f"tokens have shape {tuple(tokens.shape)}: a next-token loss needs at least 2 tokens "
-                    "per sequence; pass longer sequences, or targets"
-                )
+        elif return_type != "logits" and tokens.shape[1] < 2:
+            raise ShapeError(
+                f"tokens have shape {tuple(tokens.shape)}: a next-token loss needs at least 2 tokens "
+                "per sequence; pass longer sequences, or targets"
+            )
         x = self.ln_final(self.final_resid(tokens))
-        if return_type == "logits":
-            return self.unembed(x)
-        scored = slice(None) if targets is not None else slice(None, -1)  # the last has no next token
-        if targets is None:
+        next_token = targets is None  # position i predicts token i + 1; the last one has none
+        if next_token and return_type != "logits":
             targets = tokens[:, 1:]
         if return_type == "loss":
-            return unembed_cross_entropy(x[:, scored], self.W_U, self.b_U, targets)
+            return unembed_cross_entropy(x[:, :-1] if next_token else x, self.W_U, self.b_U, targets)
         logits = self.unembed(x)
-        return logits, F.cross_entropy(logits[:, scored].flatten(0, 1), targets.flatten())
+        if return_type == "logits":
+            return logits
+        scored = logits[:, :-1] if next_token else logits
+        return logits, F.cross_entropy(scored.flatten(0, 1), targets.flatten())
 
     def final_resid(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
         """The residual stream after the last block (before ln_final), for checked tokens."""
