@@ -11,7 +11,7 @@ import torch
 
 from circuitlab.experiments.base import RunContext
 from circuitlab.experiments.induction import InductionResult, find_heads, half_losses, run_induction
-from circuitlab.experiments.induction_recipe import InductionRecipe, InductionTracker, induction_recipe
+from circuitlab.experiments.induction_recipe import InductionRecipe, induction_recipe
 from circuitlab.training import TrainConfig
 from circuitlab.transformer import TransformerConfig
 
@@ -130,32 +130,6 @@ def test_second_run_reloads_the_checkpoint_and_history_instead_of_training(
     assert not first.measured["reloaded"] and second.measured["reloaded"]
     assert second.history == first.history
     assert second.measured["max_induction_score"] == first.measured["max_induction_score"]
-
-
-def test_tracker_records_scores_every_n_steps_from_the_training_callback() -> None:
-    cfg = TransformerConfig(n_layers=2, d_model=16, n_heads=2, d_head=8, d_vocab=20, n_ctx=16, seed=0)
-    from circuitlab.data.synthetic import repeated_random_tokens
-    from circuitlab.training import train
-    from circuitlab.training.batches import next_token_loss
-    from circuitlab.transformer import Transformer
-
-    model = Transformer(cfg)
-    data = repeated_random_tokens(4, 7, 20, bos=0, seed=0)
-    tracker = InductionTracker(data, data, every=3, threshold=-1.0)
-    batches = lambda step: (data[:, :-1], data[:, 1:])  # noqa: E731
-    loss = lambda m, b: next_token_loss(m, type("B", (), {"inputs": b[0], "targets": b[1]})())  # noqa: E731
-    train(
-        model,
-        loss,
-        batches,
-        TrainConfig(steps=7, warmup=1, progress=False, eval_every=0, checkpoint_every=0),
-        callbacks=[tracker],
-    )
-    assert [p.step for p in tracker.history] == [3, 6]
-    assert [p.tokens for p in tracker.history] == [3 * 4 * 14, 6 * 4 * 14]
-    for p in tracker.history:
-        assert 0 <= p.induction <= 1 and 0 <= p.previous_token <= 1 and 0 <= p.induction_head < 2
-    assert tracker.first_past is tracker.history[0]
 
 
 def test_find_heads_keeps_heads_above_threshold_best_first_and_at_least_one() -> None:

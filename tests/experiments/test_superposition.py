@@ -6,10 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
-from circuitlab.errors import HookNameError, ShapeError
 from circuitlab.experiments import superposition_setup
 from circuitlab.experiments.base import ClaimResult, RunContext
 from circuitlab.experiments.superposition import (
@@ -18,10 +15,7 @@ from circuitlab.experiments.superposition import (
     PentagonResult,
     SAERecoveryResult,
     SweepResult,
-    sae_on_transformer,
 )
-from circuitlab.hooks import HookedModule, HookPoint
-from circuitlab.superposition import SAEConfig
 
 TINY = superposition_setup.Sizes(
     pentagon_sparsities=2,
@@ -75,59 +69,6 @@ def test_claim_returns_typed_result_with_figures_and_json(
     for rows in result.tables.values():
         assert all(len(row) == len(rows[0]) for row in rows)
     json.dumps(result.to_json())
-
-
-class TinyTokenModel(HookedModule):
-    """Embedding plus one residual block over int tokens, with a ``blocks.0.hook_resid_post``."""
-
-    def __init__(self, d_vocab: int = 11, d_model: int = 6) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(d_vocab, d_model)
-        self.blocks = nn.ModuleList([nn.Module()])
-        self.blocks[0].hook_resid_post = HookPoint()
-        self.unembed = nn.Linear(d_model, d_vocab)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        resid = self.embed(tokens)
-        resid = self.blocks[0].hook_resid_post(resid + torch.tanh(resid))
-        return self.unembed(resid)
-
-
-def test_sae_on_transformer_reports_metrics_and_the_tokens_where_latents_fire_most() -> None:
-    model = TinyTokenModel()
-    tokens = torch.randint(0, 11, (8, 10), generator=torch.Generator().manual_seed(0))
-    cfg = SAEConfig(d_in=6, expansion=2, steps=50, batch_size=32)
-    out = sae_on_transformer(
-        model,
-        tokens,
-        "blocks.0.hook_resid_post",
-        cfg,
-        n_show=3,
-        top_k=4,
-        decode=lambda ids: " ".join(map(str, ids)),
-    )
-    assert out.metrics.n_latents == 12 and 0 <= out.metrics.dead_latents <= 12
-    assert len(out.latents) == 3
-    latents = out.train.sae.encode(
-        model.run_with_cache(tokens, names_filter="blocks.0.hook_resid_post")[1][
-            "blocks.0.hook_resid_post"
-        ].reshape(-1, 6)
-    ).detach()
-    for shown in out.latents:
-        assert shown.activations == sorted(shown.activations, reverse=True)
-        assert shown.activations[0] == pytest.approx(float(latents[:, shown.latent].max()), rel=1e-4)
-        assert all(c[-1] == t for c, t in zip(shown.contexts, shown.tokens, strict=True))
-        assert shown.text[0].split()[-1] == str(shown.tokens[0])
-
-
-def test_sae_on_transformer_at_a_missing_hook_raises_hook_name_error() -> None:
-    with pytest.raises(HookNameError, match="blocks.0.hook_resid_post"):
-        sae_on_transformer(TinyTokenModel(), torch.zeros(2, 3, dtype=torch.long), "blocks.0.hook_resid_pre")
-
-
-def test_sae_on_transformer_refuses_float_tokens() -> None:
-    with pytest.raises(ShapeError, match="int64"):
-        sae_on_transformer(TinyTokenModel(), torch.zeros(2, 3), "blocks.0.hook_resid_post")
 
 
 @pytest.mark.slow

@@ -15,7 +15,8 @@ import torch  # noqa: E402
 
 from circuitlab.data.datasets import WindowBatches  # noqa: E402
 from circuitlab.experiments.base import RunContext  # noqa: E402
-from circuitlab.experiments.induction_recipe import INDUCTION_THRESHOLD, ScorePoint  # noqa: E402
+from circuitlab.experiments.induction_recipe import INDUCTION_THRESHOLD  # noqa: E402
+from circuitlab.training.induction_tracker import ScorePoint  # noqa: E402
 
 VIEWER_FILE = "attention_viewer.json"
 

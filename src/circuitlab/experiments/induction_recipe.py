@@ -28,17 +28,12 @@ machines may still land past it. An ``InductionTracker`` callback scores the hea
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import torch
-
-from circuitlab.circuits import head_scores, in_context_learning_score
 from circuitlab.errors import ConfigError
 from circuitlab.training import TrainConfig
 from circuitlab.transformer import TransformerConfig
-from circuitlab.typing import Int, Tensor
 
 INDUCTION_THRESHOLD = 0.7
 
@@ -144,67 +139,4 @@ def induction_recipe(
     )
 
 
-@dataclass
-class ScorePoint:
-    """Head scores after ``step`` optimizer steps (``tokens`` seen, ``seconds`` of wall time)."""
-
-    step: int
-    tokens: int
-    seconds: float
-    loss: float
-    induction: float  # max over layer-1 heads
-    induction_head: int
-    previous_token: float  # max over layer-0 heads
-    icl: float  # in-context-learning score on real text (negative: later tokens predicted better)
-
-
-@dataclass
-class InductionTracker:
-    """Training callback: every ``every`` steps, score the heads (``on_step(state)``).
-
-    ``repeated``: BOS + R + R tokens for the head scores; ``text``: real windows for the
-    in-context-learning score. ``first_past`` is the first point whose induction score reaches
-    ``threshold``; ``seconds`` count from the tracker's creation (training start).
-    """
-
-    repeated: Int[Tensor, "batch pos"]
-    text: Int[Tensor, "batch pos"]
-    every: int
-    threshold: float = INDUCTION_THRESHOLD
-    history: list[ScorePoint] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def first_past(self) -> ScorePoint | None:
-        return next((p for p in self.history if p.induction >= self.threshold), None)
-
-    def on_step(self, state: Any) -> None:
-        if state.step % self.every == 0:
-            self.record(state.model, state.step, state.tokens_seen, state.loss)
-
-    @torch.no_grad()
-    def record(self, model: torch.nn.Module, step: int, tokens: int, loss: float) -> ScorePoint:
-        was_training = model.training
-        model.eval()
-        induction = head_scores(model, "induction", self.repeated)[-1]
-        previous = head_scores(model, "previous_token", self.repeated)[0]
-        icl = in_context_learning_score(model, self.text)
-        model.train(was_training)
-        point = ScorePoint(
-            step,
-            tokens,
-            round(time.perf_counter() - self.started, 2),
-            round(loss, 4),
-            round(float(induction.max()), 4),
-            int(induction.argmax()),
-            round(float(previous.max()), 4),
-            round(icl, 4),
-        )
-        self.history.append(point)
-        return point
-
-    def to_rows(self) -> list[dict[str, Any]]:
-        return [asdict(p) for p in self.history]
-
-
-__all__ = ["INDUCTION_THRESHOLD", "InductionRecipe", "InductionTracker", "ScorePoint", "induction_recipe"]
+__all__ = ["INDUCTION_THRESHOLD", "InductionRecipe", "induction_recipe"]

@@ -16,13 +16,13 @@ import torch
 
 from circuitlab.data import WindowBatches
 from circuitlab.data.synthetic import RepeatedPassageBatches, repeated_random_tokens
-from circuitlab.errors import CheckpointError
 from circuitlab.experiments.base import RunContext
-from circuitlab.experiments.induction_recipe import InductionRecipe, InductionTracker, ScorePoint
+from circuitlab.experiments.induction_recipe import INDUCTION_THRESHOLD, InductionRecipe
 from circuitlab.experiments.lm import CorpusData, corpus_data
 from circuitlab.training import train
 from circuitlab.training.batches import next_token_loss
-from circuitlab.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
+from circuitlab.training.cached import finished_model
+from circuitlab.training.induction_tracker import InductionTracker, ScorePoint
 from circuitlab.transformer import Transformer
 
 NAME = "two_layer_induction"
@@ -64,19 +64,22 @@ def _history_path(ctx: RunContext) -> Path:
 
 
 def _reload(ctx: RunContext, recipe: InductionRecipe, data: CorpusData) -> TrainedInduction | None:
-    folder, hist = ctx.out_dir / "checkpoints" / NAME, _history_path(ctx)
-    if ctx.fresh or not (folder / CHECKPOINT_JSON).is_file() or not hist.is_file():
+    hist = _history_path(ctx)
+    if ctx.fresh or not hist.is_file():
         return None
     try:
-        ckpt = load_checkpoint(folder, ctx.device)
         saved = json.loads(hist.read_text())
-    except (CheckpointError, ValueError, OSError):
+    except (ValueError, OSError):
         return None
-    if saved.get("recipe") != recipe.to_dict() or ckpt.step != recipe.train.steps:
+    if saved.get("recipe") != recipe.to_dict():
+        return None
+    folder = ctx.out_dir / "checkpoints" / NAME
+    model = finished_model(folder, recipe.model, recipe.train.steps, ctx.device)
+    if model is None:
         return None
     history = [ScorePoint(**row) for row in saved["history"]]
     return TrainedInduction(
-        ckpt.model.eval(),
+        model.eval(),
         recipe,
         data,
         history,
@@ -111,7 +114,10 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
     )
     bos = getattr(data.tokenizer, "eot_id", None)
     tracker = InductionTracker(
-        scoring_tokens(recipe, bos), text_windows(data, recipe.model.n_ctx), recipe.eval_every
+        scoring_tokens(recipe, bos),
+        text_windows(data, recipe.model.n_ctx),
+        recipe.eval_every,
+        threshold=INDUCTION_THRESHOLD,
     )
     progress = _Progress(ctx, recipe.train.steps, tracker)
     out = ctx.out_dir / "checkpoints" / NAME

@@ -19,11 +19,10 @@ from circuitlab.data import (
     tokenize_corpus,
     train_tokenizer,
 )
-from circuitlab.errors import CheckpointError
 from circuitlab.experiments.base import RunContext
-from circuitlab.training import TrainConfig, train
+from circuitlab.training import TrainConfig
 from circuitlab.training.batches import next_token_loss
-from circuitlab.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
+from circuitlab.training.cached import train_or_load
 from circuitlab.transformer import Transformer, TransformerConfig
 
 
@@ -70,34 +69,24 @@ def train_lm(
     A checkpoint is reused only if its config equals ``model_cfg`` and it finished all steps;
     an unfinished one is resumed (``resume=True``), so an interrupted run picks up where it stopped.
     """
-    out = ctx.out_dir / "checkpoints" / name
-    tokens_per_step = train_cfg.batch_size * model_cfg.n_ctx
-    if not ctx.fresh and (out / CHECKPOINT_JSON).is_file():
-        try:
-            ckpt = load_checkpoint(out, ctx.device)
-        except CheckpointError:
-            ckpt = None
-        if ckpt is not None and ckpt.model.cfg == model_cfg and ckpt.step == train_cfg.steps:
-            return TrainedLM(ckpt.model, None, True, train_cfg.steps * tokens_per_step)
-    resume = not ctx.fresh and (out / CHECKPOINT_JSON).is_file()
-    model = Transformer(model_cfg)
+    tokens_seen = train_cfg.steps * train_cfg.batch_size * model_cfg.n_ctx
     batches = WindowBatches(data.tokens.train, train_cfg.batch_size, model_cfg.n_ctx, seed=train_cfg.seed)
     val = WindowBatches(data.tokens.val, train_cfg.batch_size, model_cfg.n_ctx, seed=train_cfg.seed, stream=1)
-    progress = _ProgressCallback(ctx, train_cfg.steps, name)
-    result = train(
-        model,
+    trained = train_or_load(
+        Transformer,
+        model_cfg,
         next_token_loss,
         batches,
         train_cfg,
+        ctx.out_dir / "checkpoints" / name,
+        fresh=ctx.fresh,
         val_batches=val,
-        callbacks=[progress, *callbacks],
-        out_dir=out,
-        resume=resume,
+        callbacks=[_ProgressCallback(ctx, train_cfg.steps, name), *callbacks],
         tokenizer=data.tokenizer,
     )
-    if result.interrupted:  # Ctrl-C: the checkpoint is saved; a half-trained model is no result
-        raise KeyboardInterrupt(f"training of {name} stopped at step {result.step}; rerun to resume")
-    return TrainedLM(model.eval(), result, False, train_cfg.steps * tokens_per_step)
+    if trained.result is not None and trained.result.interrupted:  # Ctrl-C: a half-trained model is no result
+        raise KeyboardInterrupt(f"training of {name} stopped at step {trained.result.step}; rerun to resume")
+    return TrainedLM(trained.model, trained.result, trained.reloaded, tokens_seen)
 
 
 class _ProgressCallback:

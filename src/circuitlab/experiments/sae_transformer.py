@@ -10,8 +10,8 @@ from __future__ import annotations
 from circuitlab.experiments.base import ClaimResult, RunContext, timed, verdict
 from circuitlab.experiments.induction_recipe import induction_recipe
 from circuitlab.experiments.induction_train import text_windows, train_induction
-from circuitlab.experiments.superposition_sae import sae_on_transformer
 from circuitlab.superposition import SAEConfig
+from circuitlab.superposition.sae_tokens import sae_on_transformer
 
 SEED = (
     "Due to the dimensionality difference in the residual stream and other model components leading "

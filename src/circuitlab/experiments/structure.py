@@ -10,14 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from circuitlab.circuits.reparametrize import refactor_heads, rotate_residual
 from circuitlab.experiments.base import ClaimResult, RunContext, timed, verdict
-from circuitlab.experiments.structure_ops import (
-    max_diff,
-    random_tokens,
-    refactor_ov_qk,
-    rotate_residual,
-    small_model,
-)
+from circuitlab.experiments.structure_ops import max_diff, random_tokens, small_model
 from circuitlab.transformer.embed import sinusoidal_table
 from circuitlab.transformer.norm import LayerNorm
 
@@ -166,7 +161,7 @@ def refactor_ov(ctx: RunContext) -> ClaimResult:
         tokens = random_tokens(model, ctx.seed)
         before = model(tokens)
         ov_before, qk_before = model.OV.AB, model.QK.AB
-        refactor_ov_qk(model, torch.Generator().manual_seed(ctx.seed + 1))
+        refactor_heads(model, torch.Generator().manual_seed(ctx.seed + 1))
         after = model(tokens)
         logit_err = max_diff(before, after)
         ov_err, qk_err = max_diff(ov_before, model.OV.AB), max_diff(qk_before, model.QK.AB)

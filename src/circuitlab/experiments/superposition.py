@@ -15,11 +15,7 @@ import torch
 
 from circuitlab.experiments import superposition_figures as figs
 from circuitlab.experiments.base import ClaimResult, RunContext, timed, verdict
-from circuitlab.experiments.superposition_sae import (
-    SAERecoveryResult,
-    sae_on_transformer,
-    sae_recovers_features,
-)
+from circuitlab.experiments.superposition_sae import SAERecoveryResult, sae_recovers_features
 from circuitlab.experiments.superposition_setup import PROFILES, SEED_WORDS, train_with_restarts
 from circuitlab.superposition import (
     FRACTIONS,
@@ -39,7 +35,6 @@ __all__ = [
     "SAERecoveryResult",
     "SweepResult",
     "feature_dimensionality_claim",
-    "sae_on_transformer",
     "sae_recovers_features",
     "superposition_pentagon",
     "superposition_sweep",

@@ -1,28 +1,20 @@
-"""Sparse autoencoders on circuitlab models: the toy-model recovery claim and a transformer readout."""
+"""A sparse autoencoder recovers the feature directions of a toy model in superposition."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
 
-from circuitlab.errors import ShapeError
 from circuitlab.experiments import superposition_figures as figs
 from circuitlab.experiments.base import ClaimResult, RunContext, timed, verdict
 from circuitlab.experiments.superposition_setup import PROFILES, SEED_WORDS
-from circuitlab.hooks import HookedModule
 from circuitlab.superposition import (
     SAEConfig,
-    SAEMetrics,
-    SAETrainResult,
     ToyModel,
-    collect_activations,
     feature_norms,
     max_cosine_similarity,
     train_sae,
-    train_sae_on_activations,
     train_toy_model,
 )
 
@@ -102,79 +94,3 @@ def sae_recovers_features(ctx: RunContext) -> SAERecoveryResult:
         fraction_variance_explained=round(m.fraction_variance_explained, 4),
         dead_latents=m.dead_latents,
     )
-
-
-@dataclass
-class LatentTokens:
-    """The ``top_k`` positions where one latent fires most: the token there, its activation, and
-    the few tokens before it (``contexts``, ending with the token); ``text`` when a decoder was given."""
-
-    latent: int
-    tokens: list[int]
-    activations: list[float]
-    contexts: list[list[int]]
-    text: list[str] = field(default_factory=list)
-
-
-@dataclass
-class TransformerSAEResult:
-    """An SAE trained on one hook of a token model, its metrics and a few latents' top tokens."""
-
-    hook_name: str
-    metrics: SAEMetrics
-    latents: list[LatentTokens]
-    train: SAETrainResult
-
-
-def _top_tokens(
-    latents: Tensor,
-    tokens: Tensor,
-    latent: int,
-    top_k: int,
-    context: int,
-    decode: Callable[[list[int]], str] | None,
-) -> LatentTokens:
-    pos = tokens.shape[1]
-    values, flat = latents[:, latent].topk(min(top_k, latents.shape[0]))
-    ctxs = [tokens[i // pos, max(0, i % pos - context + 1) : i % pos + 1].tolist() for i in flat.tolist()]
-    return LatentTokens(
-        latent=latent,
-        tokens=[int(tokens.flatten()[i]) for i in flat.tolist()],
-        activations=[round(float(v), 4) for v in values],
-        contexts=ctxs,
-        text=[decode(c) for c in ctxs] if decode is not None else [],
-    )
-
-
-def sae_on_transformer(
-    model: HookedModule,
-    tokens: Tensor,
-    hook_name: str,
-    cfg: SAEConfig | None = None,
-    n_show: int = 4,
-    top_k: int = 8,
-    context: int = 6,
-    batch_size: int = 32,
-    decode: Callable[[list[int]], str] | None = None,
-) -> TransformerSAEResult:
-    """Train an SAE on ``hook_name`` (e.g. ``blocks.1.hook_resid_post``) of a model over int tokens
-    [batch, pos], read through ``run_with_cache``; report its metrics and, for the ``n_show`` latents
-    with the largest mean activation, the ``top_k`` tokens where each fires most."""
-    if tokens.ndim != 2 or tokens.is_floating_point():
-        raise ShapeError(
-            f"tokens: expected int64 [batch, pos], got {tuple(tokens.shape)} (dtype {tokens.dtype})"
-        )
-    acts = collect_activations(model, hook_name, list(tokens.split(batch_size)))
-    if acts.shape[0] != tokens.numel():
-        raise ShapeError(
-            f"{hook_name!r} gave {acts.shape[0]} vectors for {tokens.numel()} tokens; "
-            "pick a per-position hook like blocks.{l}.hook_resid_post"
-        )
-    if cfg is None:
-        cfg = SAEConfig(d_in=acts.shape[-1], expansion=4, l1_coeff=1e-2, lr=1e-3, steps=2000, batch_size=512)
-    result = train_sae_on_activations(acts, cfg, hook_name=hook_name)
-    with torch.no_grad():
-        latents = torch.cat([result.sae.encode(a) for a in acts.split(65536)])
-    chosen = latents.mean(0).topk(min(n_show, cfg.n_latents)).indices.tolist()
-    shown = [_top_tokens(latents, tokens.cpu(), j, top_k, context, decode) for j in chosen]
-    return TransformerSAEResult(hook_name=hook_name, metrics=result.metrics, latents=shown, train=result)

@@ -1,0 +1,90 @@
+"""A training callback that scores attention heads as a transformer trains (the phase change).
+
+Every ``every`` optimizer steps it records, on the model being trained (Olsson et al. 2022):
+
+    induction        max over the last layer's heads of head_scores(model, "induction", repeated)
+    previous_token   max over the first layer's heads of head_scores(model, "previous_token", repeated)
+    icl              in_context_learning_score(model, text): loss(late token) - loss(early token)
+
+``repeated`` is ``[batch, pos]`` BOS + R + R token ids (``circuits.repeated_random_tokens``);
+``text`` is ``[batch, pos]`` windows of real text. Plotted against tokens seen, the induction
+score's jump is the phase change. Use it with :func:`circuitlab.training.train` as one of its
+``callbacks`` (it needs ``state.step``, ``state.model``, ``state.tokens_seen``, ``state.loss``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from circuitlab.circuits import head_scores, in_context_learning_score
+from circuitlab.typing import Int, Tensor
+
+
+@dataclass
+class ScorePoint:
+    """Head scores after ``step`` optimizer steps (``tokens`` seen, ``seconds`` of wall time)."""
+
+    step: int
+    tokens: int
+    seconds: float
+    loss: float
+    induction: float  # max over the last layer's heads
+    induction_head: int
+    previous_token: float  # max over the first layer's heads
+    icl: float  # in-context-learning score on real text (negative: later tokens predicted better)
+
+
+@dataclass
+class InductionTracker:
+    """Training callback: every ``every`` steps, score the heads (``on_step(state)``).
+
+    ``first_past`` is the first point whose induction score reaches ``threshold``; ``seconds``
+    count from the tracker's creation (training start). ``record`` scores the model now (in eval
+    mode, restoring its training flag), for a last point after training.
+    """
+
+    repeated: Int[Tensor, "batch pos"]
+    text: Int[Tensor, "batch pos"]
+    every: int
+    threshold: float = 0.7
+    history: list[ScorePoint] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def first_past(self) -> ScorePoint | None:
+        return next((p for p in self.history if p.induction >= self.threshold), None)
+
+    def on_step(self, state: Any) -> None:
+        if state.step % self.every == 0:
+            self.record(state.model, state.step, state.tokens_seen, state.loss)
+
+    @torch.no_grad()
+    def record(self, model: torch.nn.Module, step: int, tokens: int, loss: float) -> ScorePoint:
+        was_training = model.training
+        model.eval()
+        induction = head_scores(model, "induction", self.repeated)[-1]
+        previous = head_scores(model, "previous_token", self.repeated)[0]
+        icl = in_context_learning_score(model, self.text)
+        model.train(was_training)
+        point = ScorePoint(
+            step,
+            tokens,
+            round(time.perf_counter() - self.started, 2),
+            round(loss, 4),
+            round(float(induction.max()), 4),
+            int(induction.argmax()),
+            round(float(previous.max()), 4),
+            round(icl, 4),
+        )
+        self.history.append(point)
+        return point
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        return [asdict(p) for p in self.history]
+
+
+__all__ = ["InductionTracker", "ScorePoint"]

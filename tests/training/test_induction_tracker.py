@@ -1,0 +1,43 @@
+"""InductionTracker: head scores every n steps from the training loop, training flag left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from circuitlab.circuits import repeated_random_tokens
+from circuitlab.training import TrainConfig, train
+from circuitlab.training.batches import next_token_loss
+from circuitlab.training.induction_tracker import InductionTracker
+from circuitlab.transformer import Transformer, TransformerConfig
+
+
+def _model() -> Transformer:
+    cfg = TransformerConfig(n_layers=2, d_model=16, n_heads=2, d_head=8, d_vocab=20, n_ctx=16, seed=0)
+    return Transformer(cfg)
+
+
+def test_tracker_records_scores_every_n_steps_from_the_training_callback() -> None:
+    model = _model()
+    data = repeated_random_tokens(20, half_len=7, batch=4, seed=0, bos=0)
+    tracker = InductionTracker(data, data, every=3, threshold=-1.0)
+    batches = lambda step: (data[:, :-1], data[:, 1:])  # noqa: E731
+    loss = lambda m, b: next_token_loss(m, type("B", (), {"inputs": b[0], "targets": b[1]})())  # noqa: E731
+    cfg = TrainConfig(steps=7, warmup=1, progress=False, eval_every=0, checkpoint_every=0)
+    train(model, loss, batches, cfg, callbacks=[tracker])
+    assert [p.step for p in tracker.history] == [3, 6]
+    assert [p.tokens for p in tracker.history] == [3 * 4 * 14, 6 * 4 * 14]
+    for p in tracker.history:
+        assert 0 <= p.induction <= 1 and 0 <= p.previous_token <= 1 and 0 <= p.induction_head < 2
+    assert tracker.first_past is tracker.history[0]
+    assert [row["step"] for row in tracker.to_rows()] == [3, 6]
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train-mode", "eval-mode"])
+def test_record_scores_in_eval_mode_and_restores_the_training_flag(training: bool) -> None:
+    model = _model().train(training)
+    data = repeated_random_tokens(20, half_len=7, batch=2, seed=1)
+    tracker = InductionTracker(data, data, every=1)
+    point = tracker.record(model, step=5, tokens=70, loss=2.5)
+    assert model.training is training
+    assert (point.step, point.tokens, point.loss) == (5, 70, 2.5) and tracker.history == [point]
+    assert tracker.first_past is None or tracker.first_past.induction >= 0.7
