@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -51,7 +52,7 @@ def test_matmul_with_tensors_and_factored_matrices_matches_dense(lead, l, m, r, 
     C, D = factors(lead, r, n, l, seed + 1)
     product = M @ FactoredMatrix(C, D)
     close(product.AB, dense @ (C @ D))
-    assert product.mdim == min(m, n)  # grouped on the side with the smaller inner dim
+    assert product.mdim == min(m, r, n)  # split where the inner dim is smallest
     close((2.5 * M).AB, 2.5 * dense)
 
 
@@ -149,3 +150,82 @@ def test_repr_names_shape_and_inner_dim():
 def test_bad_input_raises_a_shape_error_that_names_the_shapes(make):
     with pytest.raises(ShapeError, match=r"\d"):
         make()
+
+
+def test_numpy_arrays_and_numbers_are_operands_in_the_factors_dtype():
+    A, B = factors((2,), 5, 3, 4, seed=7)
+    A, B = A.float(), B.float()
+    M, dense = FactoredMatrix(A, B), A @ B
+    X, Y = np.random.default_rng(0).normal(size=(4, 6)), np.random.default_rng(1).normal(size=(2, 5))
+    right, left = M @ X, Y @ M
+    assert isinstance(right, FactoredMatrix) and isinstance(left, FactoredMatrix)
+    assert right.A.dtype == right.B.dtype == left.A.dtype == torch.float32
+    torch.testing.assert_close(right.AB, dense @ torch.as_tensor(X, dtype=torch.float32))
+    torch.testing.assert_close(left.AB, torch.as_tensor(Y, dtype=torch.float32) @ dense)
+    torch.testing.assert_close(M @ X[:, 0], dense @ torch.as_tensor(X[:, 0], dtype=torch.float32))
+    scalars = [2, 2.5, True, np.float64(2.5), np.array(2.5), np.array([[2.5]]), torch.tensor([2.5]).double()]
+    for c in scalars:
+        value = float(np.asarray(c).reshape(()))
+        for scaled in (M * c, c * M):  # c never promotes the factors or adds dims
+            assert scaled.A.dtype == torch.float32 and scaled.shape == M.shape
+            torch.testing.assert_close(scaled.AB, dense * value)
+    torch.testing.assert_close(FactoredMatrix(A.numpy(), B.numpy()).AB, dense)
+
+
+def test_product_of_factored_matrices_takes_the_smallest_inner_dim_without_forming_m():
+    for m1, r1, m2 in [(2, 6, 5), (6, 2, 5), (5, 6, 2), (3, 3, 3), (4, 2, 2)]:
+        A1, B1 = factors((), 7, m1, r1, seed=m1)
+        A2, B2 = factors((), r1, m2, 8, seed=m2)
+        product = FactoredMatrix(A1, B1) @ FactoredMatrix(A2, B2)
+        assert product.mdim == min(m1, r1, m2) and product.shape == (7, 8)
+        close(product.AB, A1 @ B1 @ A2 @ B2)
+
+
+def test_has_leading_dims_get_corner_and_vh_alias():
+    A, B = factors((3, 4), 5, 2, 6, seed=3)
+    M, dense = FactoredMatrix(A, B), A @ B
+    assert M.has_leading_dims and not M[0, 0].has_leading_dims
+    close(M.get_corner(2), dense[:2, :2, :2, :2])
+    close(M.get_corner(), dense[:3, :3, :3, :3])
+    with pytest.warns(DeprecationWarning, match="use .V"):
+        Vh = M.Vh
+    close(Vh, M.V)
+
+
+def test_none_adds_leading_dims_and_negative_unsqueeze_counts_from_the_end():
+    A, B = factors((3,), 4, 2, 5, seed=11)
+    M, dense = FactoredMatrix(A, B), A @ B
+    assert M[None].shape == (1, 3, 4, 5) and M[0, None].shape == (1, 4, 5)
+    close(M[None, 1, 2].AB, dense[None, 1, 2:3])
+    close(M[[0, 2], 1:3].AB, dense[[0, 2], 1:3])
+    close(M[1, [0, 3], -1].AB, dense[1, [0, 3], -1:])
+    assert M.unsqueeze(-3).shape == (3, 1, 4, 5) and M.unsqueeze(-4).shape == (1, 3, 4, 5)
+    assert M.unsqueeze(1).shape == (3, 1, 4, 5)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda M: M[..., 0],
+        lambda M: M[0, 1, None],
+        lambda M: M[[0, 1], [0, 2]],
+        lambda M: M.unsqueeze(-1),
+        lambda M: M.unsqueeze(3),
+        lambda M: M @ 2.0,
+        lambda M: M @ torch.tensor(2.0),
+        lambda M: M * np.ones(3),
+    ],
+    ids=[
+        "ellipsis",
+        "none-among-rows",
+        "lists-on-lead-and-rows",
+        "unsqueeze-matrix-dim",
+        "unsqueeze-past-end",
+        "matmul-number",
+        "matmul-0d",
+        "mul-numpy-vector",
+    ],
+)
+def test_ambiguous_indices_and_operands_raise_a_shape_error(make):
+    with pytest.raises(ShapeError, match=r"FactoredMatrix"):
+        make(FactoredMatrix(torch.randn(3, 4, 2), torch.randn(3, 2, 5)))

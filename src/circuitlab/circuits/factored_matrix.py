@@ -3,17 +3,22 @@
 W_QK = W_Q W_K^T and W_OV = W_V W_O are d_model x d_model matrices of rank d_head; the full
 circuits W_E W_OV W_U are d_vocab x d_vocab. Elhage et al. (2021) read them through their
 singular values and eigenvalues, which the factors give cheaply: A [..., ldim, mdim] and
-B [..., mdim, rdim] with a small inner dimension mdim. Conventions follow TransformerLens's
-FactoredMatrix (``svd`` returns U, S, V with M = U diag(S) V^T).
+B [..., mdim, rdim] with a small inner dimension mdim. Semantics follow TransformerLens 3.9's
+FactoredMatrix (``svd`` returns U, S, V with M = U diag(S) V^T); the differences (errors,
+numpy operands, refused ambiguous indices, signs of singular vectors, repr) are listed in
+docs/transformer-lens.md.
 
-This module imports nothing from circuitlab but ``errors`` and ``typing``: the transformer
-imports it lazily for ``model.QK`` and ``model.OV``.
+This module imports nothing from circuitlab but ``errors``, ``typing`` and its operand helpers:
+the transformer imports it lazily for ``model.QK`` and ``model.OV``.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
+from circuitlab.circuits.factored_operands import as_factor, as_matrix_operand, as_scalar, split_index
 from circuitlab.errors import ShapeError
 from circuitlab.typing import Float, Tensor
 
@@ -24,15 +29,16 @@ class FactoredMatrix:
     """M = A @ B with A [..., ldim, mdim], B [..., mdim, rdim]; leading dims broadcast.
 
     ``AB`` materialises M, ``BA`` the small [..., mdim, mdim] reverse product (square M only),
-    ``T`` is B^T A^T, ``@`` keeps the product factored and multiplies on the side that leaves the
-    smaller inner dimension, ``svd()`` / ``norm()`` / ``eigenvalues`` never form M.
+    ``T`` is B^T A^T, ``@`` keeps the product factored and splits it where the inner dimension is
+    smallest, ``svd()`` / ``norm()`` / ``eigenvalues`` never form M. Factors may be tensors or
+    numpy arrays; ``@`` takes tensors, numpy arrays and FactoredMatrix, ``*`` numbers and
+    one-element arrays.
     """
 
+    __array_ufunc__ = None  # numpy hands ``array @ M`` and ``np.float64(2) * M`` to our methods
+
     def __init__(self, A: Float[Tensor, "... ldim mdim"], B: Float[Tensor, "... mdim rdim"]) -> None:
-        for name, t in (("A", A), ("B", B)):
-            if not isinstance(t, Tensor) or t.ndim < 2:
-                got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-                raise ShapeError(f"FactoredMatrix factor {name}: expected a tensor with >= 2 dims, got {got}")
+        A, B = as_factor("A", A), as_factor("B", B)
         if A.shape[-1] != B.shape[-2]:
             raise ShapeError(
                 f"FactoredMatrix(A {tuple(A.shape)}, B {tuple(B.shape)}): inner dims differ "
@@ -71,6 +77,11 @@ class FactoredMatrix:
         return len(self.shape)
 
     @property
+    def has_leading_dims(self) -> bool:
+        """Whether M is a batch of matrices (ndim > 2)."""
+        return self.ndim > 2
+
+    @property
     def pair(self) -> tuple[Tensor, Tensor]:
         return self.A, self.B
 
@@ -82,19 +93,15 @@ class FactoredMatrix:
             )
 
     # ---- products --------------------------------------------------------------------------
-    def __matmul__(self, other: Tensor | FactoredMatrix) -> FactoredMatrix | Tensor:
+    def __matmul__(self, other) -> FactoredMatrix | Tensor:
         """M @ X. A vector X gives a tensor; a matrix or FactoredMatrix gives a FactoredMatrix.
 
-        A (B X) when that keeps the inner dim mdim smaller than rdim, else (A B) X; for two
-        factored matrices A1 (B1 A2) B2 is grouped on the side with the smaller inner dim.
+        A (B X) when that keeps the inner dim mdim smaller than rdim, else (A B) X.
         """
         if isinstance(other, FactoredMatrix):
-            self._check_inner(self.rdim, other.ldim, other.shape)
-            middle = self.B @ other.A
-            if self.mdim <= other.mdim:
-                return FactoredMatrix(self.A, middle @ other.B)
-            return FactoredMatrix(self.A @ middle, other.B)
-        if not isinstance(other, Tensor):
+            return self._matmul_factored(other)
+        other = as_matrix_operand(other, self.A)
+        if other is None:
             return NotImplemented
         if other.ndim == 1:
             self._check_inner(self.rdim, other.shape[0], other.shape)
@@ -104,9 +111,22 @@ class FactoredMatrix:
             return FactoredMatrix(self.A, self.B @ other)
         return FactoredMatrix(self.AB, other)
 
-    def __rmatmul__(self, other: Tensor) -> FactoredMatrix | Tensor:
+    def _matmul_factored(self, other: FactoredMatrix) -> FactoredMatrix:
+        """A1 B1 A2 B2 split where the inner dim is smallest: after A1 (m1), after B1 (the shared
+        dim r1 = l2) or after A2 (m2); ties as TransformerLens (m2, then r1, then m1)."""
+        self._check_inner(self.rdim, other.ldim, other.shape)
+        after_a1 = self.rdim > self.mdim  # the better split of M1 alone: m1 < r1
+        if other.mdim <= min(self.mdim, self.rdim):
+            left = self.A @ (self.B @ other.A) if after_a1 else self.AB @ other.A
+            return FactoredMatrix(left, other.B)
+        if after_a1:
+            return FactoredMatrix(self.A, (self.B @ other.A) @ other.B)
+        return FactoredMatrix(self.AB, other.AB)
+
+    def __rmatmul__(self, other) -> FactoredMatrix | Tensor:
         """X @ M, the mirror image of ``__matmul__``."""
-        if not isinstance(other, Tensor):
+        other = as_matrix_operand(other, self.A)
+        if other is None:
             return NotImplemented
         if other.ndim == 1:
             self._check_inner(other.shape[0], self.ldim, other.shape)
@@ -124,8 +144,10 @@ class FactoredMatrix:
             )
 
     def __mul__(self, scalar: Scalar) -> FactoredMatrix:
-        if isinstance(scalar, Tensor) and scalar.numel() != 1:
-            raise ShapeError(f"FactoredMatrix * tensor of shape {tuple(scalar.shape)}: use a scalar, or @")
+        """c M = (c A) B for a number, numpy scalar or one-element tensor/array c."""
+        scalar = as_scalar(scalar)
+        if scalar is None:
+            return NotImplemented
         return FactoredMatrix(self.A * scalar, self.B)
 
     __rmul__ = __mul__
@@ -135,7 +157,9 @@ class FactoredMatrix:
         """M = U diag(S) V^T with k = min(ldim, mdim, rdim), from QR of the factors.
 
         A = Q_a R_a and B^T = Q_b R_b give M = Q_a (R_a R_b^T) Q_b^T; the SVD of the small middle
-        R_a R_b^T = U_m S V_m^T gives U = Q_a U_m, V = Q_b V_m. Cached per instance.
+        R_a R_b^T = U_m S V_m^T gives U = Q_a U_m, V = Q_b V_m. TransformerLens takes SVDs of the
+        factors instead (more work): S agrees, each column pair (U_i, V_i) may differ in sign.
+        Cached per instance.
         """
         if not hasattr(self, "_svd"):
             Qa, Ra = torch.linalg.qr(self.A)
@@ -155,6 +179,17 @@ class FactoredMatrix:
     @property
     def V(self) -> Tensor:
         return self.svd()[2]
+
+    @property
+    def Vh(self) -> Tensor:
+        """V, not V^T: TransformerLens's deprecated alias of ``V``, kept with its warning."""
+        warnings.warn(
+            "FactoredMatrix.Vh returns V (right singular vectors), as in TransformerLens; "
+            "use .V, or .V.transpose(-2, -1) for V^T",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.V
 
     @property
     def eigenvalues(self) -> Tensor:
@@ -187,17 +222,16 @@ class FactoredMatrix:
         root = self.S.sqrt()
         return FactoredMatrix(self.U * root[..., None, :], root[..., :, None] * self.V.transpose(-2, -1))
 
+    def get_corner(self, k: int = 3) -> Tensor:
+        """M[:k, :k, ..., :k]: the first k entries of every dim, from k rows of A and k columns of B."""
+        lead = tuple(slice(k) for _ in range(self.ndim - 2))
+        return self.A[lead][..., :k, :] @ self.B[lead][..., :, :k]
+
     # ---- indexing and shape ----------------------------------------------------------------
     def __getitem__(self, idx) -> FactoredMatrix:
-        """Index leading dims; a further index selects rows, then columns (ints keep the dim)."""
-        idx = idx if isinstance(idx, tuple) else (idx,)
-        n_lead = self.ndim - 2
-        if any(i is Ellipsis or i is None for i in idx) or len(idx) > self.ndim:
-            raise ShapeError(
-                f"FactoredMatrix index {idx!r}: use at most {self.ndim} ints/slices (no ... or None) "
-                f"for shape {tuple(self.shape)}"
-            )
-        lead, rest = idx[:n_lead], [_keep_dim(i) for i in idx[n_lead:]]
+        """Index leading dims (None adds one); a further index selects rows, then columns (an int
+        keeps the dim, so the result is always a matrix)."""
+        lead, rest = split_index(idx, self.shape)
         A, B = self.A[lead], self.B[lead]
         if rest:
             A = A[..., rest[0], :]
@@ -206,9 +240,13 @@ class FactoredMatrix:
         return FactoredMatrix(A, B)
 
     def unsqueeze(self, dim: int) -> FactoredMatrix:
-        """Add a leading dim at ``dim`` (counted among leading dims, 0 <= dim <= ndim - 2)."""
-        if not 0 <= dim <= self.ndim - 2:
-            raise ShapeError(f"FactoredMatrix.unsqueeze({dim}): dim must be in [0, {self.ndim - 2}]")
+        """Add a leading dim at ``dim``: 0 <= dim <= ndim - 2, or -ndim - 1 <= dim <= -3 from the end."""
+        n = self.ndim
+        if not (0 <= dim <= n - 2 or -n - 1 <= dim <= -3):
+            raise ShapeError(
+                f"FactoredMatrix.unsqueeze({dim}) on shape {tuple(self.shape)}: a new dim must be a leading "
+                f"one, dim in [0, {n - 2}] or [{-n - 1}, -3]"
+            )
         return FactoredMatrix(self.A.unsqueeze(dim), self.B.unsqueeze(dim))
 
     def to(self, *args, **kwargs) -> FactoredMatrix:
@@ -219,13 +257,6 @@ class FactoredMatrix:
 
     def __repr__(self) -> str:
         return f"FactoredMatrix(shape={tuple(self.shape)}, mdim={self.mdim}, dtype={self.A.dtype})"
-
-
-def _keep_dim(i):
-    """An int index on a matrix dim becomes a length-1 slice, so the result stays a matrix."""
-    if isinstance(i, int):
-        return slice(i, i + 1) if i != -1 else slice(-1, None)
-    return i
 
 
 __all__ = ["FactoredMatrix"]
