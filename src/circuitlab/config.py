@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from circuitlab.errors import ConfigError
 
@@ -67,7 +67,19 @@ def check_number(
         lo = "" if low is None else f"{'>' if strict_low else '>='} {low:g}"
         hi = "" if high is None else f"<= {high:g}"
         bounds = " and ".join(b for b in (lo, hi) if b)
-        raise ConfigError(f"{_where(cfg, name)}: must be a finite number{' ' + bounds if bounds else ''}")
+        finite = (
+            "finite " if not bounds or isinstance(value, int | float) and not math.isfinite(value) else ""
+        )
+        raise ConfigError(f"{_where(cfg, name)}: must be a {finite}number{' ' + bounds if bounds else ''}")
+
+
+def check_ints(cfg: Any, name: str, low: int = 1, min_len: int = 1) -> None:
+    """``cfg.name`` is a tuple of at least ``min_len`` integers, each >= ``low``."""
+    value = getattr(cfg, name)
+    if not isinstance(value, tuple) or len(value) < min_len or not all(is_int(v, low) for v in value):
+        raise ConfigError(
+            f"{_where(cfg, name)}: must be a tuple of at least {min_len} integers, each >= {low}"
+        )
 
 
 def check_bool(cfg: Any, name: str) -> None:
@@ -83,13 +95,36 @@ def check_choice(cfg: Any, name: str, allowed: Iterable[Any]) -> None:
         raise ConfigError(f"{_where(cfg, name)}: choose one of {', '.join(map(str, allowed))}")
 
 
+def _to_json(value: Any) -> Any:
+    """Tuples (at any depth) as lists: the shape a value has after a JSON round trip."""
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    return value
+
+
+def _freeze(value: Any) -> Any:
+    """Lists (at any depth) as tuples, so a config built from JSON is hashable and equal to the original."""
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+C = TypeVar("C", bound="Config")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Base of every model config: ``to_dict``/``from_dict`` (JSON, unknown keys refused by name)
-    and ``replace``. Subclasses are ``@dataclass(frozen=True)`` and validate in ``__post_init__``."""
+    and ``replace``. Subclasses are ``@dataclass(frozen=True)`` and validate in ``__post_init__``.
+
+    ``to_dict()`` is JSON-shaped (tuples become lists) so that it equals what a checkpoint's JSON
+    reads back; ``from_dict`` turns lists back into tuples, so ``from_dict(to_dict()) == cfg``.
+    """
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -100,8 +135,27 @@ class Config:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown {cls.__name__} keys {unknown}; known keys: {sorted(known)}")
-        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**data)
+        return cls(**{k: _freeze(v) for k, v in data.items()})
 
     def replace(self, **changes: Any) -> Self:
         return dataclasses.replace(self, **changes)
+
+
+def config_or_fields(config_cls: type[C], first: Any, **fields: Any) -> C:
+    """The keyword shim behind ``Model(cfg)``: ``first`` is the config itself, or the config's first
+    field followed by ``fields`` (None means "the config's default"; lists become tuples).
+
+    ``MLP(MLPConfig((5, 3)))`` and ``MLP([5, 3])`` build the same config; giving a config and
+    fields together is refused, since one of them would be silently ignored.
+    """
+    given = {k: _freeze(v) for k, v in fields.items() if v is not None}
+    if isinstance(first, config_cls):
+        if given:
+            raise ConfigError(
+                f"{config_cls.__name__} given together with {sorted(given)}; pass the config alone "
+                f"(change it with cfg.replace(...)) or its fields alone"
+            )
+        return first
+    if isinstance(first, Config):
+        raise ConfigError(f"expected a {config_cls.__name__}, got a {type(first).__name__}")
+    return config_cls(_freeze(first), **given)

@@ -7,7 +7,7 @@ import torch
 
 import circuitlab as cl
 from circuitlab.errors import ConfigError, ShapeError
-from circuitlab.nets import MLP
+from circuitlab.nets import MLP, MLPConfig
 
 
 def test_one_layer_is_the_seeds_column_form() -> None:
@@ -80,3 +80,28 @@ def test_bad_input_raises_shape_error_naming_shapes(x) -> None:
 def test_bad_config_raises_config_error(sizes, activation) -> None:
     with pytest.raises(ConfigError):
         MLP(sizes, activation)
+
+
+def test_mlp_of_a_config_equals_the_keyword_shim() -> None:
+    cfg = MLPConfig(sizes=(4, 6, 3), activation="tanh", activate_output=False)
+    torch.manual_seed(0)
+    from_cfg = MLP(cfg)
+    torch.manual_seed(0)
+    from_kwargs = MLP(sizes=[4, 6, 3], activation="tanh", activate_output=False)
+    assert from_cfg.cfg is cfg and from_kwargs.cfg == cfg
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(from_cfg(x), from_kwargs(x))
+    assert from_cfg.layers[1].activation == "identity"
+
+
+def test_a_config_and_fields_together_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"MLPConfig given together with \['activation'\]"):
+        MLP(MLPConfig(sizes=(4, 3)), activation="relu")
+
+
+@pytest.mark.parametrize(
+    "sizes", [[5, 2.5], [5, True], (5,)], ids=["fractional-width", "bool-width", "one-size"]
+)
+def test_sizes_must_be_integers(sizes) -> None:
+    with pytest.raises(ConfigError, match="MLPConfig.sizes=.*must be a tuple of at least 2 integers"):
+        MLP(sizes)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
 import torch
 
 import circuitlab as cl
-from circuitlab.errors import ShapeError
-from circuitlab.nets import Perceptron
+from circuitlab.errors import ConfigError, ShapeError
+from circuitlab.nets import Perceptron, PerceptronConfig
 
 X1 = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float16)
 X2 = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float16)
@@ -28,11 +29,18 @@ def test_seed_constructor_is_the_seed_cell() -> None:
     torch.testing.assert_close(p(torch.stack([X1, X2])), torch.sigmoid(torch.tensor([1.5, 0.5])))
 
 
-def test_w_transpose_on_a_1d_tensor_is_a_no_op_that_warns() -> None:
-    w = torch.tensor([1.0, 2.0, 3.0])
-    with pytest.warns(UserWarning, match="deprecated"):
-        wt = w.T
-    assert wt.shape == w.shape and torch.equal(wt, w)
+def test_output_is_sigmoid_of_the_weighted_sum_written_out() -> None:
+    """y = 1 / (1 + exp(-(sum_i w_i x_i + b))), term by term in Python floats, for one input and a batch."""
+    w, b = [0.5, -1.0, 2.0, 0.25], -0.75
+    xs = [[1.0, 2.0, 0.5, -4.0], [0.0, -1.0, 3.0, 2.0], [0.1, 0.2, 0.3, 0.4]]
+    expected = [1 / (1 + math.exp(-(sum(wi * xi for wi, xi in zip(w, x, strict=True)) + b))) for x in xs]
+    p = Perceptron(w, b)
+    batch = torch.tensor(xs)
+    assert p(batch).shape == (3,) and p(batch[0]).shape == (1,)
+    torch.testing.assert_close(p(batch), torch.tensor(expected))
+    torch.testing.assert_close(p(batch[1]), torch.tensor(expected[1:2]))
+    _, cache = p.run_with_cache(batch[0])
+    assert cache["hook_z"].item() == pytest.approx(0.5 - 2.0 + 1.0 - 1.0 - 0.75)
 
 
 def test_forward_does_not_trigger_the_transpose_warning() -> None:
@@ -67,3 +75,34 @@ def test_mismatched_input_raises_shape_error_naming_both_shapes(x: torch.Tensor)
 def test_two_dimensional_weights_are_refused() -> None:
     with pytest.raises(ShapeError, match=r"\(2, 3\)"):
         Perceptron(torch.ones(2, 3), 0.0)
+
+
+def test_given_weights_make_the_config_that_rebuilds_the_same_shapes_and_dtypes() -> None:
+    seed = Perceptron.seed()
+    assert seed.cfg == PerceptronConfig(d_in=5, bias=True, dtype="float16", bias_dtype="float32")
+    fresh = Perceptron(seed.cfg)
+    assert fresh.cfg is seed.cfg
+    assert (fresh.w.shape, fresh.w.dtype, fresh.b.shape, fresh.b.dtype) == (
+        (5,),
+        torch.float16,
+        (1,),
+        torch.float32,
+    )
+    assert bool((fresh.w.abs() <= 5**-0.5).all()) and fresh(X1).dtype == torch.float32
+
+
+def test_without_bias_the_output_is_sigmoid_of_w_dot_x() -> None:
+    p = Perceptron([1.0, -2.0], None)
+    assert p.b is None and not p.cfg.bias and set(p.state_dict()) == {"w"}
+    torch.testing.assert_close(p(torch.tensor([3.0, 1.0])), torch.sigmoid(torch.tensor([1.0])))
+    assert Perceptron(PerceptronConfig(3, bias=False)).b is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"d_in": 0}, "d_in=0"), ({"dtype": "int8"}, "dtype='int8': choose one of"), ({"bias": 1}, "bias=1")],
+    ids=["no-inputs", "integer-dtype", "bias-not-bool"],
+)
+def test_bad_perceptron_config_is_refused_by_name(changes, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PerceptronConfig(**{"d_in": 5, **changes})

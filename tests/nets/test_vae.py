@@ -8,7 +8,7 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 
 import circuitlab as cl
 from circuitlab.errors import ConfigError, ShapeError
-from circuitlab.nets import VAE, VAEOutput
+from circuitlab.nets import VAE, VAEConfig, VAEOutput
 
 
 @pytest.fixture
@@ -92,6 +92,23 @@ def test_bad_input_raises_shape_error(vae: VAE, x, match) -> None:
         vae.loss(x)
 
 
-def test_bad_config_raises_config_error() -> None:
-    with pytest.raises(ConfigError):
-        VAE(12, 8, 0)
+def test_vae_of_a_config_equals_the_positional_shim() -> None:
+    cfg = VAEConfig(d_in=12, d_hidden=8, d_latent=2)
+    torch.manual_seed(0)
+    from_cfg = VAE(cfg)
+    torch.manual_seed(0)
+    from_args = VAE(12, 8, 2)
+    assert from_cfg.cfg is cfg and from_args.cfg == cfg
+    x = _x()
+    torch.testing.assert_close(
+        from_cfg.loss(x, torch.Generator().manual_seed(0)),
+        from_args.loss(x, torch.Generator().manual_seed(0)),
+    )
+
+
+@pytest.mark.parametrize(
+    "args", [(12, 8, 0), (12, 2.5, 2), (12, True, 2)], ids=["zero-latent", "fractional-hidden", "bool-hidden"]
+)
+def test_bad_widths_are_refused_by_name(args) -> None:
+    with pytest.raises(ConfigError, match=r"VAEConfig\.d_(hidden|latent)=.*: must be an integer >= 1"):
+        VAE(*args)

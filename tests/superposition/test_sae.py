@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -133,13 +135,25 @@ def test_metrics_match_direct_computation() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"d_in": 0}, "d_in = 0 is below 1"),
-        ({"expansion": 0}, "expansion = 0 is below 1"),
-        ({"l1_coeff": -1.0}, "l1_coeff = -1.0 is below 0"),
-        ({"lr": 0.0}, "lr = 0.0 must be > 0"),
-        ({"resample_every": -5}, "resample_every = -5"),
+        ({"d_in": 0}, "SAEConfig.d_in=0: must be an integer >= 1"),
+        ({"expansion": 0}, "expansion=0: must be an integer >= 1"),
+        ({"steps": 2.5}, "steps=2.5: must be an integer >= 1"),
+        ({"l1_coeff": -1.0}, "l1_coeff=-1.0: must be a number >= 0"),
+        ({"lr": 0.0}, "lr=0.0: must be a number > 0"),
+        ({"lr": float("inf")}, "lr=inf: must be a finite number > 0"),
+        ({"resample_every": -5}, "resample_every=-5: must be an integer >= 0"),
+        ({"architecture": "topk"}, "architecture='topk': choose one of relu"),
     ],
-    ids=["no_input", "no_latents", "negative_l1", "zero_lr", "negative_resample"],
+    ids=[
+        "no_input",
+        "no_latents",
+        "fractional_steps",
+        "negative_l1",
+        "zero_lr",
+        "infinite_lr",
+        "negative_resample",
+        "unknown_architecture",
+    ],
 )
 def test_bad_sae_config_raises_config_error(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -149,3 +163,10 @@ def test_bad_sae_config_raises_config_error(kwargs: dict, message: str) -> None:
 def test_sae_refuses_activations_of_the_wrong_width() -> None:
     with pytest.raises(ShapeError, match="d_in=4"):
         train_sae_on_activations(torch.randn(10, 5), SAEConfig(d_in=4))
+
+
+def test_sae_config_is_json_and_records_its_architecture() -> None:
+    cfg = SAEConfig(d_in=4, expansion=3, l1_coeff=0.2)
+    assert cfg.architecture == "relu" and cfg.to_dict()["architecture"] == "relu"
+    assert SAEConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert SAEConfig.from_dict({"d_in": 4}) == SAEConfig(d_in=4)  # a config saved before the field

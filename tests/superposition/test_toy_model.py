@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -122,10 +123,11 @@ def test_config_broadcasts_scalars_and_is_frozen() -> None:
         ({"feature_probability": [1.0, 0.5, 2.0]}, r"feature_probability\[2, 0\] = 2 is outside \[0, 1\]"),
         ({"feature_probability": float("nan")}, r"outside \[0, 1\]"),
         ({"feature_probability": torch.ones(3, 4)}, r"shape \(3, 4\); expected \[n_instances, n_features\]"),
-        ({"n_features": 0}, "n_features = 0 is below 1"),
-        ({"d_hidden": 0}, "d_hidden = 0 is below 1"),
-        ({"n_instances": -2}, "n_instances = -2 is below 1"),
-        ({"activation": "gelu"}, "expected 'relu' or 'linear'"),
+        ({"n_features": 0}, "n_features=0: must be an integer >= 1"),
+        ({"d_hidden": 0}, "d_hidden=0: must be an integer >= 1"),
+        ({"n_instances": -2}, "n_instances=-2: must be an integer >= 1"),
+        ({"n_features": 2.5}, "n_features=2.5: must be an integer >= 1"),
+        ({"activation": "gelu"}, "activation='gelu': choose one of relu, linear"),
     ],
     ids=[
         "importance_short",
@@ -138,6 +140,7 @@ def test_config_broadcasts_scalars_and_is_frozen() -> None:
         "no_features",
         "no_hidden",
         "no_instances",
+        "fractional_features",
         "unknown_activation",
     ],
 )
@@ -150,3 +153,26 @@ def test_bad_config_raises_config_error_naming_value_and_limit(kwargs: dict, mes
 def test_input_of_wrong_shape_raises_shape_error() -> None:
     with pytest.raises(ShapeError, match="n_instances=3, n_features=5"):
         small()(torch.rand(4, 5))
+
+
+def test_tensor_importance_and_probability_are_stored_in_the_config_as_json_floats() -> None:
+    model = ToyModel(3, 2, 2, torch.tensor([1.0, 0.7, 0.49]), torch.tensor([1.0, 0.1]))
+    data = json.loads(json.dumps(model.cfg.to_dict()))
+    assert data["importance"] == [[1.0, 0.699999988079071, 0.49000000953674316]] * 2  # float32 values, exact
+    assert ToyModelConfig.from_dict(data) == model.cfg
+    assert torch.equal(model.importance, torch.tensor([[1.0, 0.7, 0.49]] * 2))
+
+
+def test_importance_and_probability_buffers_come_from_the_config_not_the_state_dict() -> None:
+    model = small()
+    assert set(model.state_dict()) == {"W", "b_final"}
+    again = ToyModel(model.cfg)
+    assert torch.equal(again.importance, model.importance)
+    assert torch.equal(again.feature_probability, model.feature_probability)
+
+
+def test_a_config_built_directly_needs_full_tables() -> None:
+    with pytest.raises(ConfigError, match="importance: must be a tuple of n_instances tuples.*create"):
+        ToyModelConfig(3, 2, 1, importance=0.5, feature_probability=((1.0, 1.0, 1.0),))
+    with pytest.raises(ConfigError, match=r"importance\[0, 1\] = 2 is outside \[0, 1\]"):
+        ToyModelConfig(3, 2, 1, importance=((1.0, 2.0, 1.0),), feature_probability=((1.0, 1.0, 1.0),))

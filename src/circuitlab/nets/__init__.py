@@ -6,7 +6,7 @@
 
 from circuitlab.nets.lstm import LSTM, LSTMLayer
 from circuitlab.nets.mlp import MLP, MLPConfig
-from circuitlab.nets.perceptron import Perceptron
+from circuitlab.nets.perceptron import Perceptron, PerceptronConfig
 from circuitlab.nets.rnn import RNN, RecurrentConfig, RNNLayer
 from circuitlab.nets.vae import VAE, VAEConfig, VAELoss, VAEOutput
 
@@ -16,6 +16,7 @@ __all__ = [
     "MLP",
     "MLPConfig",
     "Perceptron",
+    "PerceptronConfig",
     "RNN",
     "RNNLayer",
     "RecurrentConfig",

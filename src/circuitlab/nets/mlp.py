@@ -13,7 +13,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from circuitlab.errors import ConfigError, ShapeError
+from circuitlab.config import Config, check_bool, check_choice, check_ints, config_or_fields
+from circuitlab.errors import ShapeError
 from circuitlab.hooks import HookedModule, HookPoint
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -33,8 +34,8 @@ _TORCH_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 
 @dataclass(frozen=True)
-class MLPConfig:
-    """``sizes = [d_0, d_1, ..., d_L]``: L layers, layer l maps d_{l-1} -> d_l.
+class MLPConfig(Config):
+    """``sizes = (d_0, d_1, ..., d_L)``: L layers, layer l maps d_{l-1} -> d_l.
 
     ``activation`` g is applied after every layer, the last one too when ``activate_output``
     (the seed's single layer is ``g(W^T x + b)``); set it False to get logits for a classifier.
@@ -46,12 +47,10 @@ class MLPConfig:
     bias: bool = True
 
     def __post_init__(self) -> None:
-        if len(self.sizes) < 2 or any(int(s) < 1 for s in self.sizes):
-            raise ConfigError(
-                f"MLP sizes={list(self.sizes)}: need at least two positive sizes [d_in, ..., d_out]"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"MLP activation={self.activation!r}: expected one of {sorted(ACTIVATIONS)}")
+        check_ints(self, "sizes", low=1, min_len=2)
+        check_choice(self, "activation", sorted(ACTIVATIONS))
+        check_bool(self, "activate_output")
+        check_bool(self, "bias")
 
 
 class Layer(HookedModule):
@@ -84,24 +83,27 @@ class Layer(HookedModule):
 class MLP(HookedModule):
     """A stack of layers ``x_l = g(W_l^T x_{l-1} + b_l)``; input ``[batch, d_in]`` or ``[d_in]``.
 
-    ``MLP(sizes=[5, 3], activation="sigmoid")`` is the seed's ``LayerPerceptron``. Equal to
-    ``nn.Sequential(nn.Linear, g, nn.Linear, g, ...)`` with ``linear.weight = W^T`` (see
-    ``to_torch``). Hook names: ``layers.{l}.hook_pre`` and ``layers.{l}.hook_post``.
+    ``MLP(MLPConfig(sizes=(5, 3)))``, or the shim ``MLP(sizes=[5, 3], activation="sigmoid")``, is the
+    seed's ``LayerPerceptron``. Equal to ``nn.Sequential(nn.Linear, g, nn.Linear, g, ...)`` with
+    ``linear.weight = W^T`` (see ``to_torch``). Hook names: ``layers.{l}.hook_pre`` and ``layers.{l}.hook_post``.
     """
 
     def __init__(
         self,
-        sizes: Sequence[int],
-        activation: str = "sigmoid",
-        activate_output: bool = True,
-        bias: bool = True,
+        sizes: MLPConfig | Sequence[int],
+        activation: str | None = None,
+        activate_output: bool | None = None,
+        bias: bool | None = None,
     ) -> None:
+        """``MLP(cfg)``, or ``MLP(sizes, activation, activate_output, bias)`` which builds the config."""
         super().__init__()
-        self.cfg = MLPConfig(tuple(int(s) for s in sizes), activation, activate_output, bias)
-        n = len(self.cfg.sizes) - 1
+        self.cfg = cfg = config_or_fields(
+            MLPConfig, sizes, activation=activation, activate_output=activate_output, bias=bias
+        )
+        n = len(cfg.sizes) - 1
         self.layers = nn.ModuleList(
-            Layer(d_in, d_out, activation if (l < n - 1 or activate_output) else "identity", bias)
-            for l, (d_in, d_out) in enumerate(zip(self.cfg.sizes[:-1], self.cfg.sizes[1:], strict=True))
+            Layer(d_in, d_out, cfg.activation if (l < n - 1 or cfg.activate_output) else "identity", cfg.bias)
+            for l, (d_in, d_out) in enumerate(zip(cfg.sizes[:-1], cfg.sizes[1:], strict=True))
         )
 
     def _check(self, x: Tensor, dim: int) -> None:

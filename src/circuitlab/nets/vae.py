@@ -18,20 +18,22 @@ from jaxtyping import Float
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from circuitlab.config import Config, check_int, config_or_fields
 from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.hooks import HookedModule, HookPoint
 
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(Config):
+    """Widths of the VAE: input ``d_in``, hidden ``d_hidden`` (encoder and decoder), latent ``d_latent``."""
+
     d_in: int
     d_hidden: int
     d_latent: int
 
     def __post_init__(self) -> None:
         for name in ("d_in", "d_hidden", "d_latent"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"VAE {name}={getattr(self, name)}: must be a positive integer")
+            check_int(self, name, low=1)
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,19 @@ class VAELoss:
 
 
 class VAE(HookedModule):
-    """``VAE(d_in, d_hidden, d_latent)``; hooks ``hook_hidden, hook_mu, hook_logvar, hook_z,
-    hook_dec_hidden, hook_recon``."""
+    """``VAE(cfg)`` or ``VAE(d_in, d_hidden, d_latent)``; hooks ``hook_hidden, hook_mu, hook_logvar,
+    hook_z, hook_dec_hidden, hook_recon``."""
 
-    def __init__(self, d_in: int, d_hidden: int, d_latent: int) -> None:
+    def __init__(
+        self, d_in: VAEConfig | int, d_hidden: int | None = None, d_latent: int | None = None
+    ) -> None:
         super().__init__()
-        self.cfg = VAEConfig(d_in, d_hidden, d_latent)
-        self.enc = nn.Linear(d_in, d_hidden)
-        self.to_mu = nn.Linear(d_hidden, d_latent)
-        self.to_logvar = nn.Linear(d_hidden, d_latent)
-        self.dec_hidden = nn.Linear(d_latent, d_hidden)
-        self.dec_out = nn.Linear(d_hidden, d_in)
+        self.cfg = cfg = config_or_fields(VAEConfig, d_in, d_hidden=d_hidden, d_latent=d_latent)
+        self.enc = nn.Linear(cfg.d_in, cfg.d_hidden)
+        self.to_mu = nn.Linear(cfg.d_hidden, cfg.d_latent)
+        self.to_logvar = nn.Linear(cfg.d_hidden, cfg.d_latent)
+        self.dec_hidden = nn.Linear(cfg.d_latent, cfg.d_hidden)
+        self.dec_out = nn.Linear(cfg.d_hidden, cfg.d_in)
         for name in ("hidden", "mu", "logvar", "z", "dec_hidden", "recon"):
             setattr(self, f"hook_{name}", HookPoint())
 

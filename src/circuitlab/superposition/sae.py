@@ -17,17 +17,22 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from circuitlab.config import Config, check_choice, check_int, check_number
 from circuitlab.errors import ConfigError, expect_shape
 from circuitlab.hooks import HookedModule, HookPoint
 
+ARCHITECTURES = ("relu",)  # the latent nonlinearity f = ReLU(...); TopK / JumpReLU add their names here
+
 
 @dataclass(frozen=True)
-class SAEConfig:
+class SAEConfig(Config):
     """Shape and training of a sparse autoencoder; validated on creation.
 
     ``expansion``: latents per input dimension (``n_latents = expansion * d_in``).
     ``resample_every``: every that many steps, latents that did not fire since the last check are
     resampled (0 turns resampling off); no resampling in the last ``resample_every`` steps.
+    ``architecture``: how latents are computed from the encoder's pre-activation (one of
+    ``ARCHITECTURES``); a checkpoint records it, so a saved SAE reloads as the same kind.
     """
 
     d_in: int
@@ -38,22 +43,16 @@ class SAEConfig:
     batch_size: int = 1024
     resample_every: int = 500
     seed: int = 0
+    architecture: str = "relu"
 
     def __post_init__(self) -> None:
-        for name, limit in (("d_in", 1), ("expansion", 1), ("steps", 1), ("batch_size", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < limit:
-                raise ConfigError(
-                    f"SAEConfig.{name} = {value!r} is below {limit}; give an integer >= {limit}"
-                )
-        if not isinstance(self.resample_every, int) or self.resample_every < 0:
-            raise ConfigError(
-                f"SAEConfig.resample_every = {self.resample_every!r}; give 0 (off) or a step count"
-            )
-        if not self.l1_coeff >= 0:
-            raise ConfigError(f"SAEConfig.l1_coeff = {self.l1_coeff} is below 0; give a penalty >= 0")
-        if not self.lr > 0:
-            raise ConfigError(f"SAEConfig.lr = {self.lr} must be > 0; try 1e-3")
+        for name in ("d_in", "expansion", "steps", "batch_size"):
+            check_int(self, name, low=1)
+        check_int(self, "resample_every", low=0)  # 0 is off
+        check_int(self, "seed", low=0)
+        check_number(self, "l1_coeff", low=0)
+        check_number(self, "lr", low=0, strict_low=True)
+        check_choice(self, "architecture", ARCHITECTURES)
 
     @property
     def n_latents(self) -> int:
@@ -81,7 +80,7 @@ class SAELoss:
 class SparseAutoencoder(HookedModule):
     """Encoder, ReLU latents, unit-norm decoder; hook points ``hook_latents`` (f) and ``hook_recon``
     (x_hat). Initialised with random unit decoder rows and the encoder tied to them
-    (W_enc = W_dec^T), biases at zero."""
+    (W_enc = W_dec^T), biases at zero. ``SparseAutoencoder(cfg)`` as every circuitlab model."""
 
     def __init__(self, cfg: SAEConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()

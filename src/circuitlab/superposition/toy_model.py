@@ -19,6 +19,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from circuitlab.config import Config, check_choice, check_int, is_int
 from circuitlab.errors import ConfigError, expect_shape
 from circuitlab.hooks import HookedModule, HookPoint
 from circuitlab.typing import Features
@@ -74,12 +75,13 @@ def _table(name: str, values: Values, n_instances: int, n_features: int, per: st
 
 
 @dataclass(frozen=True)
-class ToyModelConfig:
+class ToyModelConfig(Config):
     """Shapes, importance and sparsity of a batch of toy models; validated on creation.
 
     ``importance[k][i]`` is I_i for instance k, ``feature_probability[k][i]`` is the chance that
-    x_i is non-zero (sparsity S = 1 - p). Build one with ``ToyModelConfig.create`` to pass
-    scalars or per-feature / per-instance lists.
+    x_i is non-zero (sparsity S = 1 - p); both are ``[n_instances][n_features]`` tables of floats
+    in [0, 1], so the config is plain JSON and a saved model keeps them exactly. Build one with
+    ``ToyModelConfig.create`` to pass scalars, per-feature / per-instance lists or tensors.
     """
 
     n_features: int
@@ -90,14 +92,16 @@ class ToyModelConfig:
     activation: ToyActivation = "relu"
 
     def __post_init__(self) -> None:
-        for name, limit in (("n_features", 1), ("d_hidden", 1), ("n_instances", 1)):
+        for name in ("n_features", "d_hidden", "n_instances"):
+            check_int(self, name, low=1)
+        check_choice(self, "activation", ("relu", "linear"))
+        for name, per in (("importance", "feature"), ("feature_probability", "instance")):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < limit:
-                raise ConfigError(f"{name} = {value!r} is below {limit}; a toy model needs {name} >= {limit}")
-        if self.activation not in ("relu", "linear"):
-            raise ConfigError(f"activation = {self.activation!r}; expected 'relu' or 'linear'")
-        _table("importance", self.importance, self.n_instances, self.n_features, "feature")
-        _table("feature_probability", self.feature_probability, self.n_instances, self.n_features, "instance")
+            if _table(name, value, self.n_instances, self.n_features, per) != value:
+                raise ConfigError(
+                    f"ToyModelConfig.{name}: must be a tuple of n_instances tuples of n_features floats; "
+                    "build the config with ToyModelConfig.create(...) to pass a scalar, list or tensor"
+                )
 
     @classmethod
     def create(
@@ -110,19 +114,13 @@ class ToyModelConfig:
         activation: ToyActivation = "relu",
     ) -> ToyModelConfig:
         """``importance``: None (all 1), a scalar, one value per feature, or a table.
-        ``feature_probability``: a scalar, one value per instance, or a table."""
-        for name, value in (("n_features", n_features), ("d_hidden", d_hidden), ("n_instances", n_instances)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} = {value!r} is below 1; a toy model needs {name} >= 1")
-        imp = 1.0 if importance is None else importance
-        return cls(
-            n_features,
-            d_hidden,
-            n_instances,
-            _table("importance", imp, n_instances, n_features, "feature"),
-            _table("feature_probability", feature_probability, n_instances, n_features, "instance"),
-            activation,
-        )
+        ``feature_probability``: a scalar, one value per instance, or a table (floats or tensors)."""
+        imp: Values = 1.0 if importance is None else importance
+        prob = feature_probability
+        if all(is_int(v, 1) for v in (n_features, d_hidden, n_instances)):  # else __post_init__ says which
+            imp = _table("importance", imp, n_instances, n_features, "feature")
+            prob = _table("feature_probability", prob, n_instances, n_features, "instance")
+        return cls(n_features, d_hidden, n_instances, imp, prob, activation)  # type: ignore[arg-type]
 
     @property
     def sparsity(self) -> list[float]:
@@ -137,6 +135,11 @@ class ToyModel(HookedModule):
     hidden space), ``b_final: [n_instances, n_features]``. Hook points: ``hook_hidden``
     (h: [batch, n_instances, d_hidden]) and ``hook_out`` (x': [batch, n_instances, n_features]).
     W is initialised Xavier-normal as in the paper's notebook, b at zero.
+
+    ``ToyModel(cfg)``, or the shim ``ToyModel(n_features, d_hidden, n_instances, importance,
+    feature_probability)`` which builds it with ``ToyModelConfig.create``. The buffers
+    ``importance`` and ``feature_probability`` ([n_instances, n_features], float32) are made from
+    the config and left out of the state_dict: the config is their one saved copy.
     """
 
     def __init__(
@@ -165,10 +168,11 @@ class ToyModel(HookedModule):
         w = torch.randn(cfg.n_instances, cfg.d_hidden, cfg.n_features, generator=generator) * std
         self.W = nn.Parameter(w)
         self.b_final = nn.Parameter(torch.zeros(cfg.n_instances, cfg.n_features))
-        self.register_buffer("importance", torch.tensor(cfg.importance, dtype=torch.float32))
-        self.register_buffer(
-            "feature_probability", torch.tensor(cfg.feature_probability, dtype=torch.float32)
-        )
+        # derived from the config, which a checkpoint stores: not part of the state_dict
+        importance = torch.tensor(cfg.importance, dtype=torch.float32)
+        self.register_buffer("importance", importance, persistent=False)
+        probability = torch.tensor(cfg.feature_probability, dtype=torch.float32)
+        self.register_buffer("feature_probability", probability, persistent=False)
         self.hook_hidden = HookPoint()
         self.hook_out = HookPoint()
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
+from circuitlab.config import Config, check_bool, check_int, check_number, is_number
 from circuitlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Config):
     """Optimizer, schedule and bookkeeping of ``circuitlab.training.train``.
 
     ``batch_size`` is the global batch of one optimizer step, split into ``grad_accum`` micro
@@ -50,13 +49,10 @@ class TrainConfig:
             ("checkpoint_every", 0),
             ("seed", 0),
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"TrainConfig.{name}={value!r}: must be an integer >= {low}")
+            check_int(self, name, low=low)
         for name in ("lr", "min_lr", "weight_decay", "grad_clip"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ConfigError(f"TrainConfig.{name}={value!r}: must be a finite number")
+            check_number(self, name)
+        check_bool(self, "progress")
         if not self.lr > 0:
             raise ConfigError(f"TrainConfig.lr={self.lr!r}: the learning rate must be > 0 (try 1e-3)")
         if not 0 <= self.min_lr <= self.lr:
@@ -67,7 +63,8 @@ class TrainConfig:
             raise ConfigError(
                 f"TrainConfig.batch_size={self.batch_size}: must be divisible by grad_accum={self.grad_accum}"
             )
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+        betas = self.betas if isinstance(self.betas, tuple | list) else ()
+        if len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
             raise ConfigError(f"TrainConfig.betas={self.betas!r}: need two numbers in [0, 1)")
         try:
             torch.device(self.device)
@@ -84,25 +81,3 @@ class TrainConfig:
             return self.lr * (step + 1) / self.warmup
         t = (step - self.warmup) / max(1, self.steps - self.warmup)
         return self.min_lr + (self.lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["betas"] = list(self.betas)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a dict (e.g. a checkpoint's JSON), refusing unknown keys by name."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"a TrainConfig needs a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown TrainConfig keys {unknown}; known keys: {sorted(known)}")
-        data = dict(data)
-        if "betas" in data:
-            data["betas"] = tuple(data["betas"])
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **changes)

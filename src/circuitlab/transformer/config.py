@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from circuitlab.config import Config, check_bool, check_choice, check_int, check_number
 from circuitlab.errors import ConfigError
 
 Positional = Literal["sinusoidal", "learned", "shortformer", "none"]
@@ -16,10 +15,11 @@ PosInit = Literal["normal", "sinusoidal"]
 POSITIONAL = ("sinusoidal", "learned", "shortformer", "none")
 NORMALIZATION = ("layernorm", "none")
 ACTIVATION = ("gelu", "relu")
+POS_INIT = ("normal", "sinusoidal")
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
+class TransformerConfig(Config):
     """Shapes and choices of a decoder-only transformer (Elhage et al. 2021 notation).
 
     ``n_layers = 0`` is valid: embed then unembed, the framework's bigram model.
@@ -60,38 +60,23 @@ class TransformerConfig:
             ("d_vocab", 2),
             ("n_ctx", 1),
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"TransformerConfig.{name}={value!r}: must be an integer >= {low}")
-        for name, allowed in (
-            ("positional", POSITIONAL),
-            ("normalization", NORMALIZATION),
-            ("activation", ACTIVATION),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"TransformerConfig.{name}={getattr(self, name)!r}: choose one of {', '.join(allowed)}"
-                )
+            check_int(self, name, low=low)
+        check_choice(self, "positional", POSITIONAL)
+        check_choice(self, "normalization", NORMALIZATION)
+        check_choice(self, "activation", ACTIVATION)
         if self.attn_only and self.d_mlp is not None:
             raise ConfigError(
                 f"TransformerConfig.d_mlp={self.d_mlp}: an attention-only model has no MLP; "
                 "drop d_mlp or set attn_only=False"
             )
-        if self.d_mlp is not None and not _is_int(self.d_mlp, 1):
-            raise ConfigError(f"TransformerConfig.d_mlp={self.d_mlp!r}: must be an integer >= 1")
-        if not _is_int(self.seed, 0):
-            raise ConfigError(f"TransformerConfig.seed={self.seed!r}: must be an integer >= 0")
-        if not isinstance(self.attn_only, bool):
-            raise ConfigError(f"TransformerConfig.attn_only={self.attn_only!r}: must be true or false")
+        check_int(self, "d_mlp", low=1, optional=True)
+        check_int(self, "seed", low=0)
+        check_bool(self, "attn_only")
         for name in ("ln_eps", "init_range"):
-            if not _is_positive(getattr(self, name)):
-                raise ConfigError(f"TransformerConfig.{name}={getattr(self, name)!r}: must be a number > 0")
-        if self.pos_init not in ("normal", "sinusoidal"):
-            raise ConfigError(f"TransformerConfig.pos_init={self.pos_init!r}: choose normal or sinusoidal")
-        if self.pos_init_range is not None and not _is_positive(self.pos_init_range):
-            raise ConfigError(
-                f"TransformerConfig.pos_init_range={self.pos_init_range!r}: must be > 0 (or None for init_range)"
-            )
+            check_number(self, name, low=0, strict_low=True)
+        check_choice(self, "pos_init", POS_INIT)
+        check_number(self, "pos_init_range", low=0, strict_low=True, optional=True)  # None: init_range
+        check_bool(self, "shortformer_pos_in_norm")
 
     @property
     def d_mlp_resolved(self) -> int | None:
@@ -101,30 +86,3 @@ class TransformerConfig:
     @property
     def has_mlp(self) -> bool:
         return not self.attn_only
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TransformerConfig:
-        """Build from a dict (e.g. a checkpoint's JSON), refusing unknown keys by name."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"a TransformerConfig needs a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown TransformerConfig keys {unknown}; known keys: {sorted(known)}")
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> TransformerConfig:
-        return dataclasses.replace(self, **changes)
-
-
-def _is_int(value: Any, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-
-def _is_positive(value: Any) -> bool:
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    )
