@@ -39,6 +39,7 @@ from circuitlab.circuits.patching import (
     patch_heads,
     patch_resid,
 )
+from circuitlab.circuits.phase_change import PhaseChange, find_phase_change
 from circuitlab.circuits.qk_ov import (
     full_ov_circuit,
     full_qk_circuit,
@@ -59,6 +60,7 @@ __all__ = [
     "FactoredMatrix",
     "LogitAttribution",
     "PatchingResult",
+    "PhaseChange",
     "ResidStack",
     "ablate_heads",
     "accumulated_resid",
@@ -68,6 +70,7 @@ __all__ = [
     "copying_scores",
     "decompose_resid",
     "detection_pattern",
+    "find_phase_change",
     "full_ov_circuit",
     "full_qk_circuit",
     "head_ablation_hooks",
