@@ -29,6 +29,7 @@ import pytest
 import torch
 
 import circuitlab as cl
+import circuitlab.files as atomic_files
 from circuitlab.cli import main as cli_main
 from circuitlab.data import WindowBatches, load_corpus, train_tokenizer
 from circuitlab.errors import (
@@ -204,7 +205,7 @@ def full_disk_after_first_checkpoint(env: Env) -> Path:
     must not change); metrics.jsonl is a log, not part of the checkpoint, and is left out.
     """
     out = env.tmp / "fresh"
-    real = files_mod._write_bytes
+    real = atomic_files._write_bytes
 
     def write(f, data: bytes) -> None:
         if (out / "checkpoint.json").is_file():
@@ -216,7 +217,7 @@ def full_disk_after_first_checkpoint(env: Env) -> Path:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(f, data)
 
-    env.monkeypatch.setattr(files_mod, "_write_bytes", write)
+    env.monkeypatch.setattr(atomic_files, "_write_bytes", write)
     return out
 
 
@@ -233,7 +234,7 @@ def full_disk_save(env: Env) -> None:
         f.write(data[:7])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    env.monkeypatch.setattr(files_mod, "_write_bytes", write)
+    env.monkeypatch.setattr(atomic_files, "_write_bytes", write)
     cl.save(Transformer(TransformerConfig(**{**TINY, "seed": 1})), env.ckpt)
 
 

@@ -15,6 +15,7 @@ import torch
 from tiny_lm import TinyConfig, TinyLM, batches
 
 import circuitlab as cl
+import circuitlab.files as atomic_files
 from circuitlab.data import CharTokenizer, Corpus, Document
 from circuitlab.errors import CheckpointError
 from circuitlab.training import (
@@ -154,7 +155,7 @@ def test_full_disk_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypat
         f.write(data[: len(data) // 3])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(files_mod, "_write_bytes", full_disk)
+    monkeypatch.setattr(atomic_files, "_write_bytes", full_disk)
     new, _ = trained(seed=1)
     with pytest.raises(
         CheckpointError, match="No space left on device.*previous checkpoint there is unchanged"

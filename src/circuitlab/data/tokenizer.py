@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,6 +18,7 @@ from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from circuitlab.data.corpora import Corpus, cache_dir
 from circuitlab.errors import DataError
+from circuitlab.files import atomic_write
 
 EOT = "<|endoftext|>"
 UNK = "<unk>"
@@ -224,19 +223,3 @@ def train_tokenizer(
     tok: Tokenizer = BPETokenizer.train(corpus, vocab_size) if kind == "bpe" else CharTokenizer.train(corpus)
     tok.save(path)
     return tok
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,7 +1,9 @@
 """The files of a checkpoint folder: atomic writes, checksums, and reads that refuse pickles.
 
-Every payload is written to a temporary file, flushed, fsynced and renamed; ``checkpoint.json``
-names each file with its sha256, and reading verifies it. Nothing here ever unpickles.
+Every payload is written with ``circuitlab.files.atomic_write`` (a temporary file, flushed,
+fsynced and renamed; tests replace ``circuitlab.files._write_bytes`` to simulate a full disk);
+``checkpoint.json`` names each file with its sha256, and reading verifies it. Nothing here ever
+unpickles.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
 from circuitlab.errors import CheckpointError
+from circuitlab.files import atomic_write
 
 CHECKPOINT_JSON = "checkpoint.json"
 FORMAT, VERSION = "circuitlab.checkpoint", 1
@@ -32,23 +34,9 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_bytes(f: Any, data: bytes) -> None:
-    """The one place bytes reach the disk (tests replace it to simulate a full disk)."""
-    f.write(data)
-
-
 def _write_file(folder: Path, name: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_bytes(f, data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, folder / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``folder / name`` through the one atomic-write helper (temporary file, fsync, rename)."""
+    atomic_write(folder / name, data)
 
 
 def _place(folder: Path, preferred: str, data: bytes, in_use: set[str]) -> dict[str, str]:
