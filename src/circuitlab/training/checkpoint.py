@@ -8,6 +8,10 @@ safetensors and JSON are ever read: a ``.pt``/pickle file is refused and ``torch
 under names the current ``checkpoint.json`` does not use; the new ``checkpoint.json`` then
 replaces the old one with one atomic rename. Until that rename the previous checkpoint is
 intact; after it the new one is complete. Every file's checksum is verified on load.
+
+Every circuitlab model is registered under a kind (transformer, mlp, rnn, lstm, vae, perceptron,
+toy_model, sae) and rebuilt on load as ``ModelClass(ConfigClass.from_dict(config))`` before its
+weights are loaded, so ``cl.load(cl.save(model, path))`` gives the same class, config and tensors.
 """
 
 from __future__ import annotations
@@ -41,11 +45,22 @@ from circuitlab.training.checkpoint_files import (
     read_tensors,
 )
 
+# kind -> (model class, config class): every circuitlab model is built as ModelClass(ConfigClass)
 _REGISTRY: dict[str, tuple[Any, Any]] = {
     "transformer": (
         "circuitlab.transformer.model:Transformer",
         "circuitlab.transformer.config:TransformerConfig",
     ),
+    "mlp": ("circuitlab.nets.mlp:MLP", "circuitlab.nets.mlp:MLPConfig"),
+    "rnn": ("circuitlab.nets.rnn:RNN", "circuitlab.nets.rnn:RecurrentConfig"),
+    "lstm": ("circuitlab.nets.lstm:LSTM", "circuitlab.nets.rnn:RecurrentConfig"),
+    "vae": ("circuitlab.nets.vae:VAE", "circuitlab.nets.vae:VAEConfig"),
+    "perceptron": ("circuitlab.nets.perceptron:Perceptron", "circuitlab.nets.perceptron:PerceptronConfig"),
+    "toy_model": (
+        "circuitlab.superposition.toy_model:ToyModel",
+        "circuitlab.superposition.toy_model:ToyModelConfig",
+    ),
+    "sae": ("circuitlab.superposition.sae:SparseAutoencoder", "circuitlab.superposition.sae:SAEConfig"),
 }
 
 
