@@ -73,8 +73,36 @@ def test_sample_is_deterministic_under_a_generator(vae: VAE) -> None:
 
 def test_cache_shows_the_latent_path(vae: VAE) -> None:
     _, cache = vae.run_with_cache(_x())
-    assert {"hook_mu", "hook_logvar", "hook_z", "hook_recon"} <= set(cache)
-    assert cache["hook_z"].shape == (6, 2)
+    assert list(cache) == ["hook_h", "hook_mu", "hook_logvar", "hook_z", "hook_h_dec", "hook_recon"]
+    assert cache["hook_z"].shape == (6, 2) and cache["hook_h_dec"].shape == (6, 8)
+
+
+def test_parameters_are_the_equations_phi_and_theta() -> None:
+    shapes = {name: tuple(p.shape) for name, p in VAE(12, 8, 2).named_parameters()}
+    assert shapes == {
+        "W_1": (8, 12),
+        "b_1": (8,),
+        "W_mu": (2, 8),
+        "b_mu": (2,),
+        "W_logvar": (2, 8),
+        "b_logvar": (2,),
+        "W_2": (8, 2),
+        "b_2": (8,),
+        "W_3": (12, 8),
+        "b_3": (12,),
+    }
+
+
+def test_forward_is_the_docstrings_equations_written_out(vae: VAE) -> None:
+    x, v = _x(), vae
+    h = torch.relu(x @ v.W_1.T + v.b_1)
+    mu, logvar = h @ v.W_mu.T + v.b_mu, h @ v.W_logvar.T + v.b_logvar
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(4))
+    z = mu + torch.exp(logvar / 2) * eps
+    recon = torch.sigmoid(torch.relu(z @ v.W_2.T + v.b_2) @ v.W_3.T + v.b_3)
+    out = vae(x, generator=torch.Generator().manual_seed(4))
+    for got, want in ((out.mu, mu), (out.logvar, logvar), (out.z, z), (out.recon, recon)):
+        torch.testing.assert_close(got, want)
 
 
 @pytest.mark.parametrize(

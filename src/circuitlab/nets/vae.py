@@ -1,16 +1,24 @@
-"""The variational autoencoder (Kingma & Welling 2014), with the reparameterization trick.
+"""The variational autoencoder (Kingma & Welling 2014, "Auto-Encoding Variational Bayes").
 
-    encoder:  h = relu(W_1 x + b_1),  mu = W_mu h + b_mu,  logvar = W_lv h + b_lv
-    sample:   z = mu + exp(logvar / 2) * eps,   eps ~ N(0, I)        (reparameterization)
-    decoder:  p(x | z) = Bernoulli(sigmoid(W_3 relu(W_2 z + b_2) + b_3))
-    loss:     -ELBO = E_q[-log p(x | z)] + KL(N(mu, diag exp(logvar)) || N(0, I))
-              KL = -1/2 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))    (closed form)
+    encoder   q_phi(z | x) = N(mu, diag(sigma^2)):
+                h      = relu(W_1 x + b_1)
+                mu     = W_mu h + b_mu
+                logvar = W_logvar h + b_logvar                     (logvar = log sigma^2)
+    sample    z = mu + sigma * eps,  sigma = exp(logvar / 2),  eps ~ N(0, I)   (reparameterisation)
+    decoder   p_theta(x | z) = Bernoulli(recon):
+                h_dec  = relu(W_2 z + b_2)
+                logits = W_3 h_dec + b_3,   recon = sigmoid(logits)
+    loss      -ELBO = E_q[-log p_theta(x | z)] + KL(q_phi(z | x) || N(0, I))
+              KL = -1/2 sum_j (1 + logvar_j - mu_j^2 - sigma_j^2)            (closed form)
 
-Inputs are vectors in [0, 1] (e.g. 8x8 digits scaled by 1/16), shape ``[batch, d_in]``.
+phi = (W_1, b_1, W_mu, b_mu, W_logvar, b_logvar) and theta = (W_2, b_2, W_3, b_3) are the
+parameters under those names; weights left-multiply (``W_1: [d_hidden, d_in]``) and start as
+``nn.Linear``'s do. Inputs are vectors in [0, 1] (e.g. 8x8 digits scaled by 1/16), ``[batch, d_in]``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +47,7 @@ class VAEConfig(Config):
 @dataclass(frozen=True)
 class VAEOutput:
     """One forward pass: ``recon`` (Bernoulli means, [batch, d_in]), ``mu`` and ``logvar`` of
-    q(z|x) ([batch, d_latent]), the reparameterized sample ``z``, and the decoder ``logits``."""
+    q_phi(z|x) ([batch, d_latent]), the reparameterised sample ``z``, and the decoder ``logits``."""
 
     recon: Tensor
     mu: Tensor
@@ -57,21 +65,29 @@ class VAELoss:
     kl: Tensor
 
 
+def _linear(d_in: int, d_out: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """``W: [d_out, d_in]`` and ``b: [d_out]``, initialised exactly as ``nn.Linear(d_in, d_out)``."""
+    W = nn.Parameter(torch.empty(d_out, d_in))
+    nn.init.kaiming_uniform_(W, a=math.sqrt(5))
+    bound = 1 / math.sqrt(d_in)
+    return W, nn.Parameter(torch.empty(d_out).uniform_(-bound, bound))
+
+
 class VAE(HookedModule):
-    """``VAE(cfg)`` or ``VAE(d_in, d_hidden, d_latent)``; hooks ``hook_hidden, hook_mu, hook_logvar,
-    hook_z, hook_dec_hidden, hook_recon``."""
+    """``VAE(cfg)`` or ``VAE(d_in, d_hidden, d_latent)``; hooks ``hook_h, hook_mu, hook_logvar,
+    hook_z, hook_h_dec, hook_recon`` (the equations' names)."""
 
     def __init__(
         self, d_in: VAEConfig | int, d_hidden: int | None = None, d_latent: int | None = None
     ) -> None:
         super().__init__()
         self.cfg = cfg = config_or_fields(VAEConfig, d_in, d_hidden=d_hidden, d_latent=d_latent)
-        self.enc = nn.Linear(cfg.d_in, cfg.d_hidden)
-        self.to_mu = nn.Linear(cfg.d_hidden, cfg.d_latent)
-        self.to_logvar = nn.Linear(cfg.d_hidden, cfg.d_latent)
-        self.dec_hidden = nn.Linear(cfg.d_latent, cfg.d_hidden)
-        self.dec_out = nn.Linear(cfg.d_hidden, cfg.d_in)
-        for name in ("hidden", "mu", "logvar", "z", "dec_hidden", "recon"):
+        self.W_1, self.b_1 = _linear(cfg.d_in, cfg.d_hidden)
+        self.W_mu, self.b_mu = _linear(cfg.d_hidden, cfg.d_latent)
+        self.W_logvar, self.b_logvar = _linear(cfg.d_hidden, cfg.d_latent)
+        self.W_2, self.b_2 = _linear(cfg.d_latent, cfg.d_hidden)
+        self.W_3, self.b_3 = _linear(cfg.d_hidden, cfg.d_in)
+        for name in ("h", "mu", "logvar", "z", "h_dec", "recon"):
             setattr(self, f"hook_{name}", HookPoint())
 
     def _check(self, x: Tensor) -> None:
@@ -81,22 +97,28 @@ class VAE(HookedModule):
             raise ShapeError(f"VAE input: expected shape [batch, {d}] floating point, got {got}")
 
     def encode(self, x: Float[Tensor, "batch d_in"]) -> tuple[Tensor, Tensor]:
-        """``(mu, logvar)`` of q(z | x), each ``[batch, d_latent]``."""
+        """``(mu, logvar)`` of q_phi(z | x), each ``[batch, d_latent]``."""
         self._check(x)
-        h = self.hook_hidden(torch.relu(self.enc(x)))
-        return self.hook_mu(self.to_mu(h)), self.hook_logvar(self.to_logvar(h))
+        h = self.hook_h(torch.relu(F.linear(x, self.W_1, self.b_1)))
+        mu = self.hook_mu(F.linear(h, self.W_mu, self.b_mu))
+        logvar = self.hook_logvar(F.linear(h, self.W_logvar, self.b_logvar))
+        return mu, logvar
 
     @staticmethod
     def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """``z = mu + exp(logvar / 2) * eps`` with eps ~ N(0, I): differentiable in mu and logvar."""
+        """``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)``, eps ~ N(0, I): differentiable
+        in mu and logvar."""
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + torch.exp(logvar / 2) * eps
+        sigma = torch.exp(logvar / 2)
+        return mu + sigma * eps
 
     def decode_logits(self, z: Float[Tensor, "batch d_latent"]) -> Float[Tensor, "batch d_in"]:
-        return self.dec_out(self.hook_dec_hidden(torch.relu(self.dec_hidden(z))))
+        """``logits = W_3 h_dec + b_3`` with ``h_dec = relu(W_2 z + b_2)``."""
+        h_dec = self.hook_h_dec(torch.relu(F.linear(z, self.W_2, self.b_2)))
+        return F.linear(h_dec, self.W_3, self.b_3)
 
     def decode(self, z: Float[Tensor, "batch d_latent"]) -> Float[Tensor, "batch d_in"]:
-        """Bernoulli means ``sigmoid(logits)`` of p(x | z)."""
+        """Bernoulli means ``recon = sigmoid(logits)`` of p_theta(x | z)."""
         return torch.sigmoid(self.decode_logits(z))
 
     def forward(self, x: Float[Tensor, "batch d_in"], generator: torch.Generator | None = None) -> VAEOutput:
@@ -106,7 +128,7 @@ class VAE(HookedModule):
         return VAEOutput(self.hook_recon(torch.sigmoid(logits)), mu, logvar, z, logits)
 
     def loss_terms(self, x: Float[Tensor, "batch d_in"], generator: torch.Generator | None = None) -> VAELoss:
-        """Negative ELBO = Bernoulli reconstruction NLL + closed-form KL, means over the batch."""
+        """-ELBO = E_q[-log p_theta(x | z)] (Bernoulli NLL) + closed-form KL, means over the batch."""
         self._check(x)
         if bool((x < 0).any() or (x > 1).any()):
             raise ShapeError(
@@ -114,9 +136,10 @@ class VAE(HookedModule):
                 f"[{x.min().item():.3g}, {x.max().item():.3g}]; scale the data, e.g. x / x.max()"
             )
         out = self(x, generator)
-        rec = F.binary_cross_entropy_with_logits(out.logits, x, reduction="none").sum(1).mean()
-        kl = (-0.5 * (1 + out.logvar - out.mu.pow(2) - out.logvar.exp()).sum(1)).mean()
-        return VAELoss(rec + kl, rec, kl)
+        reconstruction = F.binary_cross_entropy_with_logits(out.logits, x, reduction="none").sum(1).mean()
+        sigma2 = out.logvar.exp()
+        kl = (-0.5 * (1 + out.logvar - out.mu.pow(2) - sigma2).sum(1)).mean()
+        return VAELoss(reconstruction + kl, reconstruction, kl)
 
     def loss(self, x: Float[Tensor, "batch d_in"], generator: torch.Generator | None = None) -> Tensor:
         """The negative ELBO (a scalar to minimise); ``loss_terms`` gives its parts."""
@@ -124,9 +147,9 @@ class VAE(HookedModule):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Float[Tensor, "n d_in"]:
-        """``n`` draws from the prior pushed through the decoder: Bernoulli means ``[n, d_in]``."""
+        """``n`` draws z ~ N(0, I) pushed through the decoder: Bernoulli means ``[n, d_in]``."""
         if int(n) < 1:
             raise ConfigError(f"VAE.sample n={n}: must be a positive integer")
-        w = self.dec_hidden.weight
-        z = torch.randn(int(n), self.cfg.d_latent, generator=generator, device=w.device, dtype=w.dtype)
+        W = self.W_2
+        z = torch.randn(int(n), self.cfg.d_latent, generator=generator, device=W.device, dtype=W.dtype)
         return self.decode(z)
