@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from circuitlab.errors import HookNameError, ShapeError
-from circuitlab.hooks import HookedModule
+from circuitlab.hooks import HookedModule, ReadsOnly
 from circuitlab.transformer import Transformer, TransformerConfig
 
 CFG = TransformerConfig(
@@ -165,3 +165,75 @@ def test_every_hook_point_is_a_transformer_hook_point(model) -> None:
     """The Transformer uses the one hook system (HookedModule), so the leak guarantees above are its."""
     assert isinstance(model, HookedModule)
     assert len(model.hook_names) == len(set(model.hook_names)) > 20
+
+
+PATTERN = "blocks.0.attn.hook_pattern"
+
+
+def test_an_activation_a_hook_keeps_is_not_overwritten_by_the_next_call(model, tokens) -> None:
+    stored: list[torch.Tensor] = []
+    with torch.no_grad():
+        model.run_with_hooks(tokens, fwd_hooks=[(PATTERN, lambda act, hook: stored.append(act))])
+        reference = stored[0].clone()
+        model.run_with_hooks(tokens.flip(0), fwd_hooks=[(PATTERN, lambda act, hook: stored.append(act))])
+    torch.testing.assert_close(stored[0], reference, atol=0, rtol=0)
+    assert not torch.equal(stored[0], stored[1])
+
+
+def test_scores_replaced_by_a_hook_give_their_softmax(model, tokens) -> None:
+    causal = torch.full((CFG.n_ctx, CFG.n_ctx), float("-inf")).triu(1)  # equal scores where allowed
+    uniform = torch.softmax(causal, -1).expand(len(tokens), CFG.n_heads, CFG.n_ctx, CFG.n_ctx)
+    seen: list[torch.Tensor] = []
+    with torch.no_grad():
+        model.run_with_hooks(
+            tokens,
+            fwd_hooks=[
+                ("blocks.0.attn.hook_attn_scores", lambda s, hook: causal.expand_as(s).clone()),
+                (PATTERN, lambda p, hook: seen.append(p.clone())),
+            ],
+        )
+    torch.testing.assert_close(seen[0], uniform)
+
+
+def test_a_pattern_cached_alone_equals_the_pattern_cached_with_its_scores(model, tokens) -> None:
+    """Caching only the pattern softmaxes the unhooked scores in place; the values are the same."""
+    with torch.no_grad():
+        _, alone = model.run_with_cache(tokens, names_filter=PATTERN)
+        _, both = model.run_with_cache(tokens, names_filter=[PATTERN, "blocks.0.attn.hook_attn_scores"])
+    torch.testing.assert_close(alone[PATTERN], both[PATTERN], atol=0, rtol=0)
+    torch.testing.assert_close(alone[PATTERN], torch.softmax(both["blocks.0.attn.hook_attn_scores"], -1))
+
+
+@pytest.mark.parametrize("mode", [torch.inference_mode, torch.no_grad, torch.enable_grad])
+def test_run_with_cache_gives_the_same_pattern_in_every_grad_mode(model, tokens, mode) -> None:
+    with torch.no_grad():
+        _, reference = model.run_with_cache(tokens, names_filter=PATTERN)
+    with mode():
+        _, cache = model.run_with_cache(tokens, names_filter=PATTERN)
+    torch.testing.assert_close(cache[PATTERN], reference[PATTERN], atol=0, rtol=0)
+
+
+def test_torch_func_grad_through_a_hooked_model_equals_autograd(model, tokens) -> None:
+    params = dict(model.named_parameters())
+    seen = []
+
+    def loss_of(W_Q: torch.Tensor) -> torch.Tensor:
+        with model.hooks([(PATTERN, ReadsOnly(lambda p, hook: seen.append(1)))]):
+            return torch.func.functional_call(model, {**params, "blocks.0.attn.W_Q": W_Q}, (tokens,)).sum()
+
+    grad = torch.func.grad(loss_of)(params["blocks.0.attn.W_Q"].detach())
+    model.zero_grad()
+    loss_of(params["blocks.0.attn.W_Q"]).backward()
+    torch.testing.assert_close(grad, model.blocks[0].attn.W_Q.grad)
+    model.zero_grad()
+    assert seen == [1, 1]
+
+
+def test_vmap_over_a_hooked_attention_layer_equals_a_loop(model) -> None:
+    """vmap has no rule for the in-place softmax's out=: the layer falls back to fresh memory."""
+    attn = model.blocks[0].attn
+    x = torch.randn(3, 2, CFG.n_ctx, CFG.d_model, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), model.hooks([(PATTERN, ReadsOnly(lambda p, hook: None))]):
+        mapped = torch.func.vmap(attn)(x)
+        looped = torch.stack([attn(one) for one in x])
+    torch.testing.assert_close(mapped, looped)

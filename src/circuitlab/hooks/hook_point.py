@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
-
-from circuitlab.hooks.reuse import reusable_memory
 
 HookFn = Callable[[Tensor, "HookPoint"], Tensor | None]
 
@@ -55,12 +53,6 @@ class HookPoint(nn.Module):
         """True when a hook may change the activation or needs it in the autograd graph: a
         backward hook, or a forward hook not wrapped in ``ReadsOnly``."""
         return bool(self.bwd_fns) or not all(isinstance(fn, ReadsOnly) for fn in self.fwd_fns)
-
-    def out_buffer(self, shape: Sequence[int], like: Tensor, inputs: Sequence[Tensor] = ()) -> Tensor | None:
-        """Memory for a hooked activation of ``shape`` (``like``'s dtype): the previous call's
-        when no tensor outside still uses it, to pass as an op's ``out=`` (see hooks.reuse).
-        None when nothing is attached, off CPU, or when autograd records an op on ``inputs``."""
-        return reusable_memory(self, shape, like, inputs) if self.active else None
 
     def __call__(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         if not (self.fwd_fns or self.bwd_fns):

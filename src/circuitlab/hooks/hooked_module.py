@@ -13,7 +13,6 @@ from torch import Tensor, nn
 from circuitlab.errors import HookNameError
 from circuitlab.hooks.cache import ActivationCache
 from circuitlab.hooks.hook_point import HookFn, HookPoint, ReadsOnly
-from circuitlab.hooks.reuse import release
 
 NameSelector = str | Sequence[str] | Callable[[str], bool] | None
 HookSpec = tuple[str | Callable[[str], bool], HookFn]
@@ -80,12 +79,6 @@ class HookedModule(nn.Module):
                 if fn in fns:
                     fns.remove(fn)
 
-    def release_activation_memory(self) -> None:
-        """Free the memory hook points keep to write the next call's hooked activations into
-        (the largest ones, e.g. attention patterns on CPU; see ``circuitlab.hooks.reuse``)."""
-        for point in self.hook_dict.values():
-            release(point)
-
     def reset_hooks(self) -> None:
         """Remove every hook from every hook point."""
         for point in self.hook_dict.values():
@@ -118,10 +111,7 @@ class HookedModule(nn.Module):
 
         ``names_filter``: a hook name, a list of names, a predicate on names, or None for all.
         Only selected activations are stored (detached; moved to ``device`` and cast to
-        ``cache_dtype`` when given, e.g. ``torch.float16`` to halve the memory). On CPU and
-        outside autograd, the largest activations (attention scores, patterns, per-head results)
-        reuse the previous call's memory once no tensor uses it any more, which saves the page
-        faults of fresh memory; ``release_activation_memory()`` frees that memory.
+        ``cache_dtype`` when given, e.g. ``torch.float16`` to halve the memory).
         """
         store: dict[str, Tensor] = {}
 

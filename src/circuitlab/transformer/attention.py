@@ -28,7 +28,6 @@ from einops import rearrange
 from torch import nn
 
 from circuitlab.hooks import HookPoint
-from circuitlab.hooks.reuse import is_transformed
 from circuitlab.transformer.ops import affine
 from circuitlab.typing import Float, Tensor
 
@@ -120,39 +119,34 @@ class Attention(nn.Module):
         """z = softmax(q k^T / sqrt(d_head) + mask) v with the scores and pattern hooked.
 
         Unless a hook sees the scores (and may keep them) or autograd needs them, the softmax
-        overwrites them in place: one [batch, n_heads, pos, pos] buffer per layer, not two.
-        Hooked scores and patterns are written into memory their hook point kept from the
-        previous call when nothing holds it any more (``HookPoint.out_buffer``)."""
-        batch, n = q.shape[:2]
-        shape = (batch, self.n_heads, n, n)
-        in_place = not (
-            self.hook_attn_scores.active or (q.requires_grad and torch.is_grad_enabled()) or is_transformed(q)
-        )  # (torch.func's vmap and grad refuse out=)
-        scores_point = self.hook_pattern if in_place else self.hook_attn_scores
-        scores = self.attn_scores(q, k, out=scores_point.out_buffer(shape, q, (q, k)))
-        if in_place:
-            pattern = torch.softmax(scores, dim=-1, out=scores)
-        else:
-            out = self.hook_pattern.out_buffer(scores.shape, scores, (scores,))  # a hook may swap scores
-            pattern = torch.softmax(scores, dim=-1, out=out)
+        overwrites them in place: one [batch, n_heads, pos, pos] tensor per layer, not two."""
+        scores = self.attn_scores(q, k)
+        in_place = not (self.hook_attn_scores.active or (q.requires_grad and torch.is_grad_enabled()))
+        pattern = softmax_into(scores) if in_place else torch.softmax(scores, dim=-1)
         pattern = self.hook_pattern(pattern)
         return torch.matmul(pattern, v.transpose(1, 2)).transpose(1, 2)
 
-    def attn_scores(
-        self, q: HeadVecs, k: HeadVecs, out: Tensor | None = None
-    ) -> Float[Tensor, "batch n_heads pos pos"]:
-        """q k^T / sqrt(d_head) + mask (0 on and below the diagonal, -inf above), hooked;
-        written into ``out`` [batch, n_heads, pos, pos] when given."""
+    def attn_scores(self, q: HeadVecs, k: HeadVecs) -> Float[Tensor, "batch n_heads pos pos"]:
+        """q k^T / sqrt(d_head) + mask (0 on and below the diagonal, -inf above), hooked."""
         batch, n = q.shape[:2]
         q_, k_ = (rearrange(t, "b p h e -> (b h) p e") for t in (q, k))
-        flat = None if out is None else out.view(batch * self.n_heads, n, n)
         scale = 1 / math.sqrt(self.d_head)
-        scores = torch.baddbmm(self.mask[:n, :n], q_, k_.transpose(1, 2), alpha=scale, out=flat)
+        scores = torch.baddbmm(self.mask[:n, :n], q_, k_.transpose(1, 2), alpha=scale)
         return self.hook_attn_scores(scores.view(batch, self.n_heads, n, n))
 
     def head_results(self, z: HeadVecs) -> Float[Tensor, "batch pos n_heads d_model"]:
         """r^h = z^h W_O^h for every head, one batched matmul over heads."""
         batch, n = z.shape[:2]
-        out = self.hook_result.out_buffer((self.n_heads, batch * n, self.W_O.shape[-1]), z, (z, self.W_O))
-        per_head = torch.bmm(rearrange(z, "b p h e -> h (b p) e"), self.W_O, out=out)
+        per_head = torch.bmm(rearrange(z, "b p h e -> h (b p) e"), self.W_O)
         return rearrange(per_head, "h (b p) d -> b p h d", b=batch, p=n)
+
+
+def softmax_into(scores: Float[Tensor, "... pos"]) -> Float[Tensor, "... pos"]:
+    """softmax over the last axis written over ``scores`` (which nobody else may hold).
+
+    ``torch.softmax(out=scores)``; torch.func transforms (vmap) have no batching rule for ``out=``
+    and raise before writing anything, so there the softmax gets memory of its own."""
+    try:
+        return torch.softmax(scores, dim=-1, out=scores)
+    except RuntimeError:
+        return torch.softmax(scores, dim=-1)
