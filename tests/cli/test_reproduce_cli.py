@@ -11,13 +11,13 @@ import torch
 from circuitlab.cli.main import main
 from circuitlab.experiments import registry
 from circuitlab.experiments.base import ClaimResult, RunContext
-from circuitlab.experiments.registry import Claim, NotAvailable, resolve
-from circuitlab.experiments.runner import validate_results
+from circuitlab.experiments.registry import Claim
+from circuitlab.experiments.run.results import validate_results
 
 
 def fake_perceptron(ctx: RunContext) -> ClaimResult:
     ctx.report(1.0, "done")
-    return ClaimResult("perceptron", "", {"prediction_1": 0.8176}, "within 1e-4 of the seed", "pass")
+    return ClaimResult({"prediction_1": 0.8176}, "within 1e-4 of the seed", "pass")
 
 
 def fake_failure(ctx: RunContext) -> ClaimResult:
@@ -28,12 +28,8 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch, *claims: Claim) -> None:
     monkeypatch.setattr(registry, "CLAIMS", tuple(claims))
 
 
-def perceptron_available() -> bool:
-    try:
-        resolve(next(c for c in registry.CLAIMS if c.id == "perceptron"))
-    except (NotAvailable, ImportError):  # not written yet, or still being written
-        return False
-    return True
+def fake(cid: str, experiment) -> Claim:
+    return Claim(cid, cid.title(), "Tests", f"the seed on {cid}", f"{cid} is checked by a fake.", experiment)
 
 
 def one_line_error(capsys: pytest.CaptureFixture, code: int) -> str:
@@ -76,10 +72,8 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path, capsys: pytest.C
 
 
 def test_only_perceptron_writes_results_report_and_the_verdict_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    if not perceptron_available():
-        fake_registry(monkeypatch, Claim("perceptron", "Perceptron", "Perceptron", "0.8176", fake_perceptron))
     code = main(["reproduce", "--out", str(tmp_path), "--only", "perceptron"])
     out = capsys.readouterr().out
     doc = json.loads((tmp_path / "results.json").read_text())
@@ -88,16 +82,14 @@ def test_only_perceptron_writes_results_report_and_the_verdict_table(
     assert (tmp_path / "report.html").stat().st_size > 1000
     assert "perceptron" in out and "PASS" in out and "1/1 claims pass" in out
     assert out.rstrip().endswith(f"report:  {tmp_path / 'report.html'}")
+    (record,) = doc["claims"]
+    assert record["verdict"] == "pass" and record["checked"] == registry.get("perceptron").checked
 
 
 def test_a_failing_claim_makes_the_exit_status_non_zero(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    fake_registry(
-        monkeypatch,
-        Claim("perceptron", "Perceptron", "Perceptron", "0.8176", fake_perceptron),
-        Claim("mlp", "MLP", "Multilayer Perceptron", "a network", fake_failure),
-    )
+    fake_registry(monkeypatch, fake("perceptron", fake_perceptron), fake("mlp", fake_failure))
     code = main(["reproduce", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 1
@@ -108,10 +100,10 @@ def test_a_failing_claim_makes_the_exit_status_non_zero(
 def test_report_rerenders_the_page_without_rerunning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    fake_registry(monkeypatch, Claim("perceptron", "Perceptron", "Perceptron", "0.8176", fake_perceptron))
+    fake_registry(monkeypatch, fake("perceptron", fake_perceptron))
     main(["reproduce", "--out", str(tmp_path)])
     (tmp_path / "report.html").unlink()
-    fake_registry(monkeypatch, Claim("perceptron", "Perceptron", "Perceptron", "0.8176", fake_failure))
+    fake_registry(monkeypatch, fake("perceptron", fake_failure))
     assert main(["report", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip().endswith("report.html")
     assert "training diverged" not in (tmp_path / "report.html").read_text()

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 
 import pytest
 
-from circuitlab.experiments.runner import validate_results
+from circuitlab.experiments import registry
+from circuitlab.experiments.run.results import validate_results
 
 REDUCED = [
     "perceptron",
@@ -54,9 +56,15 @@ def test_quick_profile_on_the_reduced_set_passes_and_writes_a_valid_run(tmp_path
     doc = json.loads((out / "results.json").read_text())
     assert validate_results(doc) == []
     assert doc["profile"] == "quick"
-    assert sorted(c["id"] for c in doc["claims"]) == sorted(REDUCED)  # in the seed's order
-    assert all(c["verdict"] == "pass" for c in doc["claims"])
+    seed_order = [cid for cid in registry.claim_ids() if cid in REDUCED]
+    assert [c["id"] for c in doc["claims"]] == seed_order
+    assert all(c["verdict"] == "pass" for c in doc["claims"]), [
+        c["id"] for c in doc["claims"] if c["verdict"] != "pass"
+    ]
     html = (out / "report.html").read_text()
-    assert all(f'id="{c}"' in html or c in html for c in REDUCED)
+    sections = [html.index(f'<section class="claim pass" id="claim-{cid}">') for cid in seed_order]
+    assert sections == sorted(sections)
+    for cid in seed_order:
+        assert escape(registry.get(cid).checked) in html
     assert "http://" not in html and "https://cdn" not in html
     assert f"{len(REDUCED)}/{len(REDUCED)} claims pass" in proc.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import pytest
 from circuitlab.errors import ConfigError, DataError
 from circuitlab.experiments.base import ClaimResult, RunContext
 from circuitlab.experiments.registry import CLAIMS, Claim, select
-from circuitlab.experiments.runner import SilentProgress, load_results, reproduce, validate_results
+from circuitlab.experiments.run.results import load_results, validate_results
+from circuitlab.experiments.run.runner import SilentProgress, reproduce
 
 CALLS: list[str] = []
 
@@ -20,7 +23,7 @@ def good(ctx: RunContext) -> ClaimResult:
     CALLS.append("good")
     ctx.report(0.5, "halfway")
     measured = {"accuracy": np.float32(0.97), "curve": np.arange(3), "nan": float("nan")}
-    return ClaimResult("good", "it works", measured, "accuracy >= 0.95", "pass", ran="a tiny fake")
+    return ClaimResult(measured, "accuracy >= 0.95", "pass", ran="a tiny fake")
 
 
 def broken(ctx: RunContext) -> ClaimResult:
@@ -33,7 +36,7 @@ def not_a_result(ctx: RunContext) -> dict:
 
 
 def claim(cid: str, target) -> Claim:
-    return Claim(cid, cid.title(), "Tests", f"The seed says {cid}.", target)
+    return Claim(cid, cid.title(), "Tests", f"The seed says {cid}.", f"{cid} is checked.", target)
 
 
 FAKE = (claim("broken", broken), claim("good", good))
@@ -91,7 +94,7 @@ def test_results_are_written_after_each_claim(tmp_path: Path) -> None:
 
     def peek(ctx: RunContext) -> ClaimResult:
         seen.append([c["id"] for c in json.loads((ctx.out_dir / "results.json").read_text())["claims"]])
-        return ClaimResult("peek", "", {"x": 1}, "", "pass")
+        return ClaimResult({"x": 1}, "", "pass")
 
     run(tmp_path, claims=(claim("good", good), claim("peek", peek)))
     assert seen == [["good"]]
@@ -105,20 +108,27 @@ def test_only_runs_the_named_claims_and_keeps_earlier_records(tmp_path: Path) ->
     assert [c["id"] for c in load_results(tmp_path)["claims"]] == ["broken", "good"]
 
 
-@pytest.mark.parametrize(
-    "target, expected",
-    [
-        ("circuitlab.experiments.no_such_module:f", "not available: experiment module"),
-        ("circuitlab.experiments.base:no_such_function", "not available: experiment"),
-        (not_a_result, "returned dict, not a ClaimResult"),
-    ],
-    ids=["missing-module", "missing-function", "wrong-return-type"],
-)
-def test_an_experiment_that_cannot_run_is_a_failed_row_not_a_crash(tmp_path: Path, target, expected) -> None:
-    summary = run(tmp_path, claims=(claim("x", target),))
+def test_an_experiment_that_returns_no_claim_result_is_a_failed_row_not_a_crash(tmp_path: Path) -> None:
+    summary = run(tmp_path, claims=(claim("x", not_a_result),))
     (record,) = summary.claims
-    assert record["verdict"] == "fail" and expected in record["error"]
+    assert record["verdict"] == "fail" and record["ran"] == "bad result"
+    assert record["error"] == "not_a_result returned dict, not a ClaimResult"
     assert validate_results(load_results(tmp_path)) == []
+
+
+def test_records_carry_the_registrys_wording_not_the_experiments(tmp_path: Path) -> None:
+    def claims_to_be_someone_else(ctx: RunContext) -> ClaimResult:
+        result = good(ctx)
+        result.id, result.seed = "other", "other words"
+        return result
+
+    (record,) = run(tmp_path, claims=(claim("good", claims_to_be_someone_else),)).claims
+    assert (record["id"], record["seed"], record["checked"]) == (
+        "good",
+        "The seed says good.",
+        "good is checked.",
+    )
+    assert record["title"] == "Good" and record["section"] == "Tests"
 
 
 def test_progress_reports_start_fractions_and_finish(tmp_path: Path) -> None:
@@ -173,10 +183,22 @@ def test_load_results_rejects_a_broken_file_in_one_line(tmp_path: Path, content:
     assert "\n" not in str(err.value)
 
 
-def test_registry_ids_are_unique_and_targets_are_dotted_paths() -> None:
+def test_every_registered_claim_resolves_to_a_function_of_its_family_package() -> None:
     ids = [c.id for c in CLAIMS]
-    assert len(ids) == len(set(ids)) >= 15
-    assert all(isinstance(c.target, str) and ":" in c.target and c.seed and c.section for c in CLAIMS)
+    assert len(ids) == len(set(ids)) == 18
+    families = {"classic", "structure", "ngrams", "induction", "superposition"}
+    for c in CLAIMS:
+        module = importlib.import_module(c.experiment.__module__)
+        family = c.experiment.__module__.split(".")
+        assert family[:2] == ["circuitlab", "experiments"] and family[2] in families, c.id
+        assert getattr(module, c.experiment.__name__) is c.experiment
+        assert list(inspect.signature(c.experiment).parameters)[0] == "ctx"
+
+
+def test_every_claim_says_what_is_checked_in_its_own_words_not_the_seeds() -> None:
+    for c in CLAIMS:
+        assert c.seed and c.section and c.title and c.checked, c.id
+        assert c.checked != c.seed and c.checked.endswith(".") and c.checked.count(". ") == 0, c.id
 
 
 def test_select_rejects_an_unknown_claim_and_lists_the_known_ones() -> None:
@@ -189,7 +211,7 @@ def test_select_rejects_an_unknown_claim_and_lists_the_known_ones() -> None:
 def test_console_progress_names_the_claim_and_how_far_it_is(tmp_path: Path, bars: bool) -> None:
     import io
 
-    from circuitlab.experiments.progress import ConsoleProgress
+    from circuitlab.experiments.run.progress import ConsoleProgress
 
     stream = io.StringIO()
     reproduce(tmp_path, claims=FAKE, progress=ConsoleProgress(stream, every=0.0, bars=bars))

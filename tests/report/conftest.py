@@ -32,7 +32,8 @@ def _plot(path: Path, kind: str) -> None:
 def synthetic_results() -> dict:
     def claim(cid: str, verdict: str, **extra) -> dict:
         base = {"id": cid, "title": cid.replace("_", " ").capitalize(), "section": "Reverse Engineering",
-                "seed": f"The seed's sentence about {cid}.", "measured": {}, "threshold": "score >= 0.7",
+                "seed": f"The seed's sentence about {cid}.", "checked": f"What {cid} tests, in one sentence.",
+                "measured": {}, "threshold": "score >= 0.7",
                 "verdict": verdict, "seconds": 1.5, "ran": "a tiny run", "figures": {}, "tables": {},
                 "notes": "", "error": None, "profile": "quick", "device": "cpu"}  # fmt: skip
         return {**base, **extra}

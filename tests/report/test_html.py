@@ -71,6 +71,19 @@ def test_a_section_per_claim_in_the_seeds_order(run_dir: Path, results_doc: dict
     )
 
 
+def test_each_section_quotes_the_seed_and_says_what_was_checked_in_its_own_words(run_dir: Path) -> None:
+    text = render_report(run_dir).read_text()
+    perceptron = text[text.index('id="claim-perceptron"') : text.index('id="claim-mlp"')]
+    assert "The seed&#x27;s sentence about perceptron." in perceptron
+    assert "<strong>Checked as:</strong> What perceptron tests, in one sentence." in perceptron
+
+
+def test_a_record_without_a_checked_sentence_shows_no_checked_line(run_dir: Path, results_doc: dict) -> None:
+    for claim in results_doc["claims"]:
+        claim.pop("checked")
+    assert "Checked as:" not in build_html(results_doc, run_dir)
+
+
 def test_text_from_the_results_is_escaped(run_dir: Path, nasty: str) -> None:
     text = render_report(run_dir).read_text()
     assert nasty not in text and "<b>" not in text

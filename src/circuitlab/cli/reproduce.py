@@ -53,7 +53,7 @@ def verdict_table(claims: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from circuitlab.experiments.runner import default_out_dir, reproduce
+    from circuitlab.experiments.run.runner import default_out_dir, reproduce
     from circuitlab.report import render_report
 
     out = check_out_dir(args.out if args.out is not None else default_out_dir())

@@ -1,4 +1,16 @@
-"""What every reproduced claim returns: a typed result with numbers and a verdict."""
+"""What every claim shares: its run context, its typed result, its verdict, and the shared helpers.
+
+A claim function reads as three named steps::
+
+    def claim(ctx: RunContext) -> ClaimResult:
+        with timed() as elapsed:
+            m = measure(ctx)                 # train / build, and take the numbers
+        return render(ctx, m, judge(m), elapsed())   # judge -> Judgement; render -> ClaimResult
+
+``judge`` returns a :class:`Judgement`: named pass/fail checks and the rule in words. The claim's
+id, title and seed quote belong to the registry (:mod:`circuitlab.experiments.registry`), which
+writes them into the result when it runs the claim.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +19,37 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from circuitlab.data import TokenizedCorpus, Tokenizer
 
 Verdict = Literal["pass", "fail"]
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
+
+
+def verdict(ok: bool) -> Verdict:
+    return "pass" if bool(ok) else "fail"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The verdict on a measurement: named checks that must all hold, and the rule in words."""
+
+    checks: dict[str, bool]
+    threshold: str
+
+    @property
+    def passed(self) -> bool:
+        return all(self.checks.values())
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self.passed)
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, ok in self.checks.items() if not ok]
 
 
 @dataclass
@@ -18,20 +57,21 @@ class ClaimResult:
     """One claim of the seed (or of the papers), checked.
 
     ``measured`` holds plain numbers (JSON-serialisable); ``threshold`` says in words what
-    passes; ``figures`` maps a caption to a PNG path relative to the run folder; ``tables``
-    maps a caption to rows (the first row is the header); ``ran`` says what was run.
+    passes; ``ran`` says what was run; ``figures`` maps a caption to a PNG path relative to the
+    run folder; ``tables`` maps a caption to rows (the first row is the header). ``id`` and
+    ``seed`` are filled in by the registry's :meth:`~circuitlab.experiments.registry.Claim.run`.
     """
 
-    id: str
-    seed: str
     measured: dict[str, Any]
     threshold: str
     verdict: Verdict
-    seconds: float = 0.0
     ran: str = ""
     figures: dict[str, str] = field(default_factory=dict)
     tables: dict[str, list[list[Any]]] = field(default_factory=dict)
     notes: str = ""
+    seconds: float = 0.0
+    id: str = ""
+    seed: str = ""
 
     @property
     def passed(self) -> bool:
@@ -39,10 +79,6 @@ class ClaimResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def verdict(ok: bool) -> Verdict:
-    return "pass" if bool(ok) else "fail"
 
 
 @dataclass(frozen=True)
@@ -80,3 +116,39 @@ def timed() -> Iterator[Callable[[], float]]:
     """``with timed() as elapsed: ...; elapsed()`` gives seconds since the block began."""
     start = time.perf_counter()
     yield lambda: time.perf_counter() - start
+
+
+def save_figure(ctx: RunContext, fig: Any, folder: str, name: str) -> str:
+    """Write ``fig`` as ``<folder>/<name>.png`` under the run folder, close it, return the relative path."""
+    from circuitlab.report.figures import pyplot
+
+    path = ctx.path(folder, f"{name}.png")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
+    return ctx.rel(path)
+
+
+@dataclass(frozen=True)
+class CorpusData:
+    """The tokenizer and the tokenized train/validation split of the corpus."""
+
+    tokenizer: Tokenizer
+    tokens: TokenizedCorpus
+    source: str
+    n_bytes: int
+
+
+def corpus_data(
+    source: str = "stdlib", vocab_size: int = 1024, max_bytes: int | None = 4_000_000
+) -> CorpusData:
+    """Load, BPE-tokenize and split the corpus (all three cached by content hash).
+
+    Every transformer claim trains on this data: by default the Python standard library source
+    of the interpreter that runs circuitlab.
+    """
+    from circuitlab.data import load_corpus, tokenize_corpus, train_tokenizer
+
+    corpus = load_corpus(source, max_bytes=max_bytes)
+    tokenizer = train_tokenizer(corpus, "bpe", vocab_size)
+    n_bytes = sum(len(d.text.encode()) for d in corpus.documents)
+    return CorpusData(tokenizer, tokenize_corpus(corpus, tokenizer), source, n_bytes)

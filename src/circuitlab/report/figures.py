@@ -1,4 +1,4 @@
-"""Figures for the report: matplotlib on the Agg backend, PNGs inlined as base64.
+"""Figures: matplotlib on the Agg backend (for the report and the claims), PNGs inlined as base64.
 
 Nothing here knows a model: it turns arrays into PNG files and PNG files into ``data:``
 URIs, so the report page needs no network and no files beside it.
@@ -7,6 +7,7 @@ URIs, so the report page needs no network and no files beside it.
 from __future__ import annotations
 
 import base64
+import functools
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,8 +37,13 @@ STYLE: dict[str, Any] = {
 }
 
 
+@functools.cache
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend (no display needed, safe in threads and CI)."""
+    """``matplotlib.pyplot`` on the Agg backend (no display needed, safe in threads and CI).
+
+    The one matplotlib set-up of the project: every figure (report, claims) gets pyplot here.
+    The backend is selected once, on the first call; ``matplotlib`` is imported only then.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=True)

@@ -11,9 +11,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from circuitlab.experiments import registry
-from circuitlab.experiments.registry import VIEWER_CLAIM
-from circuitlab.experiments.runner import load_results
+from circuitlab.experiments.run.results import load_results
+from circuitlab.files import atomic_write
 from circuitlab.report.figures import png_data_uri, png_size
 from circuitlab.report.format import duration, fmt_value, headline, measured_rows, when
 from circuitlab.report.style import PAGE_CSS
@@ -28,20 +27,20 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run = Path(run_dir)
     doc = load_results(run)
     target = Path(out) if out is not None else run / REPORT_NAME
-    text = build_html(doc, run)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return atomic_write(target, build_html(doc, run))
 
 
 def ordered_claims(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Claims in the seed's order (the registry's); unknown ids after, as recorded."""
-    rank = {c.id: i for i, c in enumerate(registry.CLAIMS)}
+    from circuitlab.experiments.registry import CLAIMS  # imports every claim module, which use our figures
+
+    rank = {c.id: i for i, c in enumerate(CLAIMS)}
     return sorted(claims, key=lambda c: (rank.get(c["id"], len(rank)), claims.index(c)))
 
 
 def build_html(doc: dict[str, Any], run_dir: Path) -> str:
+    from circuitlab.experiments.registry import VIEWER_CLAIM
+
     claims = ordered_claims(doc["claims"])
     viewer = _viewer_block(run_dir)
     sections = [_claim_section(c, run_dir, viewer if c["id"] == VIEWER_CLAIM else "") for c in claims]
@@ -120,8 +119,8 @@ def _claim_section(c: dict[str, Any], run_dir: Path, viewer: str) -> str:
         f"<h2>{e(c.get('title') or c['id'])} {_badge(c['verdict'])}</h2>",
         f'<blockquote class="seed"><p>{e(c["seed"])}</p><cite>the seed document</cite></blockquote>',
     ]
-    if c.get("claim"):
-        parts.append(f'<p class="restated"><strong>Checked as:</strong> {e(str(c["claim"]))}</p>')
+    if c.get("checked"):
+        parts.append(f'<p class="restated"><strong>Checked as:</strong> {e(str(c["checked"]))}</p>')
     parts.append('<div class="facts-grid"><div>')
     parts.append(f"<h3>What was run</h3><p>{e(str(c.get('ran') or '—'))}</p>")
     parts.append(f"<h3>Passes when</h3><p>{e(c.get('threshold') or '—')}</p></div>")
