@@ -93,22 +93,22 @@ def _context(args: argparse.Namespace, bar):
 
 
 def _run_target(args: argparse.Namespace, ctx) -> tuple[dict, str]:
-    from circuitlab.experiments import classic, classic_memory
+    from circuitlab.experiments.classic import mlp, perceptron, recall, vae
 
     steps = getattr(args, "steps", None)
     if args.target == "perceptron":
-        r = classic.perceptron(ctx)
+        r = perceptron.perceptron(ctx)
         line = (
             f"perceptron: {r.measured['printed_1']:.4f}, {r.measured['printed_2']:.4f} (seed: 0.8176, 0.6225)"
         )
     elif args.target == "mlp":
-        r = classic.mlp_digits(ctx, steps=steps)
+        r = mlp.mlp_digits(ctx, steps=steps)
         line = f"mlp: held-out accuracy {r.test_accuracy:.3f} after {r.steps} steps (goal >= 0.95)"
     elif args.target == "vae":
-        r = classic.vae_digits(ctx, steps=steps)
+        r = vae.vae_digits(ctx, steps=steps)
         line = f"vae: test -ELBO {r.test_neg_elbo:.2f} nats (untrained {r.untrained_neg_elbo:.2f})"
     else:
-        run = classic_memory.train_recall(ctx, args.target, steps=steps)
+        run = recall.train_recall(ctx, args.target, steps=steps)
         accs = ", ".join(f"lag {k}: {v:.2f}" for k, v in run.accuracy.items())
         line = f"{args.target}: recall accuracy {accs} (chance {run.chance:.3f}, {run.n_params} parameters)"
         return run.to_json(), line
