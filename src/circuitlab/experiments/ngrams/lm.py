@@ -1,8 +1,9 @@
-"""Language models for the experiments: the embedded corpus, a tokenizer, and cached training.
+"""The 0- and 1-layer language models of the n-gram claims, trained on the corpus and cached.
 
-Every transformer claim trains on the same data: the Python standard library source of the
-interpreter that runs circuitlab, BPE-tokenized. A trained model is saved under
-``<run>/checkpoints/<name>`` and loaded from there on the next run unless ``ctx.fresh``.
+Both train on the first ``CORPUS_BYTES`` of the Python standard library (sorted file order),
+BPE vocabulary 1024, context 128, AdamW lr 1e-2 decaying to 1e-3, batch 32. A trained model is
+saved under ``<run>/checkpoints/<name>`` and loaded from there on the next run unless
+``ctx.fresh`` (:func:`circuitlab.training.cached.train_or_load`).
 """
 
 from __future__ import annotations
@@ -11,39 +12,50 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from circuitlab.data import (
-    TokenizedCorpus,
-    Tokenizer,
-    WindowBatches,
-    load_corpus,
-    tokenize_corpus,
-    train_tokenizer,
-)
-from circuitlab.experiments.base import RunContext
+from circuitlab.data import WindowBatches
+from circuitlab.experiments.base import CorpusData, RunContext, corpus_data
 from circuitlab.training import TrainConfig
 from circuitlab.training.batches import next_token_loss
 from circuitlab.training.cached import train_or_load
 from circuitlab.transformer import Transformer, TransformerConfig
 
-
-@dataclass(frozen=True)
-class CorpusData:
-    """The tokenizer and the tokenized train/validation split of the corpus."""
-
-    tokenizer: Tokenizer
-    tokens: TokenizedCorpus
-    source: str
-    n_bytes: int
+VOCAB, N_CTX = 1024, 128
+CORPUS_BYTES = 4_000_000  # the first 4 MB of the standard library, in sorted file order
+QUICK_STEPS = {"zero_layer": 300, "one_layer": 400}  # the full profile trains 4x longer
 
 
-def corpus_data(
-    source: str = "stdlib", vocab_size: int = 1024, max_bytes: int | None = 4_000_000
-) -> CorpusData:
-    """Load, BPE-tokenize and split the corpus (all three cached by content hash)."""
-    corpus = load_corpus(source, max_bytes=max_bytes)
-    tokenizer = train_tokenizer(corpus, "bpe", vocab_size)
-    n_bytes = sum(len(d.text.encode()) for d in corpus.documents)
-    return CorpusData(tokenizer, tokenize_corpus(corpus, tokenizer), source, n_bytes)
+def zero_layer_config(seed: int = 0) -> TransformerConfig:
+    return TransformerConfig(
+        n_layers=0, d_model=256, n_heads=1, d_head=1, d_vocab=VOCAB, n_ctx=N_CTX, positional="none", seed=seed
+    )
+
+
+def one_layer_config(seed: int = 0) -> TransformerConfig:
+    return TransformerConfig(
+        n_layers=1, d_model=256, n_heads=8, d_head=32, d_vocab=VOCAB, n_ctx=N_CTX, positional="shortformer",
+        seed=seed,
+    )  # fmt: skip
+
+
+def corpus() -> CorpusData:
+    """The tokenized corpus both models train on."""
+    return corpus_data(vocab_size=VOCAB, max_bytes=CORPUS_BYTES)
+
+
+def train_config(ctx: RunContext, name: str) -> TrainConfig:
+    steps = QUICK_STEPS[name] * (1 if ctx.profile == "quick" else 4)
+    return TrainConfig(
+        steps=steps,
+        lr=1e-2,
+        min_lr=1e-3,
+        warmup=min(50, steps // 5),
+        batch_size=32,
+        eval_every=0,
+        checkpoint_every=max(50, steps // 4),
+        seed=ctx.seed,
+        device=ctx.device,
+        progress=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -56,20 +68,23 @@ class TrainedLM:
     tokens_seen: int
 
 
-def train_lm(
-    ctx: RunContext,
-    name: str,
-    model_cfg: TransformerConfig,
-    train_cfg: TrainConfig,
-    data: CorpusData,
-    callbacks: Sequence[Any] = (),
-) -> TrainedLM:
-    """Train ``model_cfg`` on ``data`` with ``train_cfg``, or reload ``checkpoints/<name>``.
+def zero_layer_model(ctx: RunContext, data: CorpusData) -> TrainedLM:
+    return train_lm(ctx, "zero_layer", zero_layer_config(ctx.seed), data)
 
-    A checkpoint is reused only if its config equals ``model_cfg`` and it finished all steps;
-    an unfinished one is resumed (``resume=True``), so an interrupted run picks up where it stopped.
+
+def one_layer_model(ctx: RunContext, data: CorpusData) -> TrainedLM:
+    return train_lm(ctx, "one_layer", one_layer_config(ctx.seed), data)
+
+
+def train_lm(
+    ctx: RunContext, name: str, model_cfg: TransformerConfig, data: CorpusData, callbacks: Sequence[Any] = ()
+) -> TrainedLM:
+    """Train ``model_cfg`` on ``data`` into ``checkpoints/<name>``, or reload it from there.
+
+    A Ctrl-C saves the checkpoint and raises KeyboardInterrupt: a half-trained model is no result,
+    and the next run resumes it.
     """
-    tokens_seen = train_cfg.steps * train_cfg.batch_size * model_cfg.n_ctx
+    train_cfg = train_config(ctx, name)
     batches = WindowBatches(data.tokens.train, train_cfg.batch_size, model_cfg.n_ctx, seed=train_cfg.seed)
     val = WindowBatches(data.tokens.val, train_cfg.batch_size, model_cfg.n_ctx, seed=train_cfg.seed, stream=1)
     trained = train_or_load(
@@ -81,15 +96,16 @@ def train_lm(
         ctx.out_dir / "checkpoints" / name,
         fresh=ctx.fresh,
         val_batches=val,
-        callbacks=[_ProgressCallback(ctx, train_cfg.steps, name), *callbacks],
+        callbacks=[_Progress(ctx, train_cfg.steps, name), *callbacks],
         tokenizer=data.tokenizer,
     )
-    if trained.result is not None and trained.result.interrupted:  # Ctrl-C: a half-trained model is no result
+    if trained.result is not None and trained.result.interrupted:
         raise KeyboardInterrupt(f"training of {name} stopped at step {trained.result.step}; rerun to resume")
+    tokens_seen = train_cfg.steps * train_cfg.batch_size * model_cfg.n_ctx
     return TrainedLM(trained.model, trained.result, trained.reloaded, tokens_seen)
 
 
-class _ProgressCallback:
+class _Progress:
     def __init__(self, ctx: RunContext, steps: int, name: str) -> None:
         self.ctx, self.steps, self.name = ctx, steps, name
 
