@@ -1,6 +1,6 @@
 """Wall time until the 2-layer model forms induction heads (issue 4, "Speed").
 
-Trains the ``quick`` induction recipe (``circuitlab.experiments.induction_recipe``) from scratch
+Trains the ``quick`` induction recipe (``circuitlab.experiments.induction.recipe``) from scratch
 on the embedded corpus and reports the wall time, counted from the first optimizer step, to the
 first evaluation whose max layer-1 induction score on repeated random tokens reaches 0.7. Goal:
 <= 300 s on 2 CPU cores. The time includes the evaluations themselves (every ``eval_every``
@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from circuitlab.experiments.base import RunContext
-from circuitlab.experiments.induction_recipe import INDUCTION_THRESHOLD, induction_recipe
-from circuitlab.experiments.induction_train import train_induction
+from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, induction_recipe
+from circuitlab.experiments.induction.train import train_induction
 
 GOAL_S = 300.0
 

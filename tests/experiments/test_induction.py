@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from claim_helpers import check_result, run_claim
 
 from circuitlab.experiments.base import RunContext
-from circuitlab.experiments.induction import InductionResult, find_heads, half_losses, run_induction
-from circuitlab.experiments.induction_recipe import InductionRecipe, induction_recipe
+from circuitlab.experiments.induction.claim import InductionResult, find_heads, half_losses
+from circuitlab.experiments.induction.recipe import InductionRecipe, induction_recipe
 from circuitlab.training import TrainConfig
 from circuitlab.transformer import TransformerConfig
 
@@ -73,17 +74,17 @@ def tiny_run(tiny_corpus: Path) -> tuple[InductionResult, Path, list[float]]:
     """One tiny training run shared by the schema tests (8 steps of a 2-layer d_model 32 model)."""
     out = tiny_corpus.parent / "run"
     seen: list[float] = []
-    result = run_induction(
-        RunContext(out_dir=out, progress=lambda f, m: seen.append(f)), tiny_recipe(tiny_corpus)
-    )
+    ctx = RunContext(out_dir=out, progress=lambda f, m: seen.append(f))
+    result = run_claim("two_layer_induction", ctx, recipe=tiny_recipe(tiny_corpus))
     return result, out, seen
 
 
 def test_tiny_run_returns_a_typed_result_with_history_figures_and_viewer(tiny_run) -> None:
     result, out, seen = tiny_run
-    assert isinstance(result, InductionResult) and result.id == "two_layer_induction"
-    assert "composition of attention Heads across layers" in result.seed
-    assert result.verdict in ("pass", "fail") and result.threshold and result.ran
+    check_result(result, RunContext(out_dir=out), "two_layer_induction")
+    assert (
+        isinstance(result, InductionResult) and "composition of attention Heads across layers" in result.seed
+    )
     for key in (
         "max_induction_score",
         "k_composition_top_pair",
@@ -126,7 +127,7 @@ def test_second_run_reloads_the_checkpoint_and_history_instead_of_training(
     tiny_run, tiny_corpus: Path
 ) -> None:
     first, out, _ = tiny_run
-    second = run_induction(RunContext(out_dir=out), tiny_recipe(tiny_corpus))
+    second = run_claim("two_layer_induction", RunContext(out_dir=out), recipe=tiny_recipe(tiny_corpus))
     assert not first.measured["reloaded"] and second.measured["reloaded"]
     assert second.history == first.history
     assert second.measured["max_induction_score"] == first.measured["max_induction_score"]
@@ -148,15 +149,14 @@ def test_recipes_are_shortformer_two_layer_attention_only_and_full_is_pure_corpu
     r = induction_recipe(profile)
     assert r.model.n_layers == 2 and r.model.attn_only and r.model.positional == "shortformer"
     assert r.corpus == "stdlib" and (r.repeat_fraction == 0) == (profile == "full")
+    assert r.passage == "random" and r.repeat_fraction in (0.0, 0.5)
     assert r.model.n_ctx >= 101  # room for BOS + 50 + 50 scoring tokens
 
 
 @pytest.mark.slow
 def test_quick_recipe_forms_induction_heads_and_passes_the_claim(tmp_path: Path) -> None:
     torch.set_num_threads(2)
-    from circuitlab.experiments.induction import two_layer_induction
-
-    result = two_layer_induction(RunContext(out_dir=tmp_path, profile="quick"))
+    result = run_claim("two_layer_induction", RunContext(out_dir=tmp_path, profile="quick"))
     assert result.measured["max_induction_score"] >= 0.7, result.measured
     assert result.verdict == "pass", result.measured
 

@@ -26,21 +26,12 @@ from typing import Any
 import torch
 
 from circuitlab.circuits import ablate_heads, composition_baseline, composition_scores, head_scores
-from circuitlab.experiments.base import ClaimResult, RunContext, timed, verdict
-from circuitlab.experiments.induction_figures import (
-    plot_composition,
-    plot_patterns,
-    plot_phase_change,
-    write_attention_viewer,
-)
-from circuitlab.experiments.induction_recipe import INDUCTION_THRESHOLD, InductionRecipe, induction_recipe
-from circuitlab.experiments.induction_train import TrainedInduction, scoring_tokens, train_induction
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.induction.figures import plot_composition, plot_patterns, plot_phase_change
+from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe, induction_recipe
+from circuitlab.experiments.induction.train import TrainedInduction, scoring_tokens, train_induction
+from circuitlab.experiments.induction.viewer import write_attention_viewer
 
-SEED = (
-    "Two layer Transformers: At this stage, the composition of attention Heads across layers leads to "
-    "formation of induction heads which are equivalent to a simple in-context learning algorithms. The "
-    "formation of these induction heads lead to a turning point for emergence."
-)
 HEAD_THRESHOLD = 0.3  # a head "is" a previous-token / induction head above this score
 ABLATION_THRESHOLD = 0.8  # share of the in-context gain the ablation must remove
 
@@ -53,6 +44,47 @@ class InductionResult(ClaimResult):
     induction_heads: list[list[int]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     recipe: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InductionMeasurement:
+    """Everything measured on the trained model: found heads, composition, the ablation's losses."""
+
+    trained: TrainedInduction
+    tokens: torch.Tensor  # [16, 2 half + 1] held-out BOS + R + R
+    induction_scores: torch.Tensor  # [n_layers, n_heads]
+    previous_scores: torch.Tensor
+    previous: list[int]  # layer-0 previous-token heads, best first
+    induction: list[int]  # layer-1 induction heads, best first
+    composition: dict[str, Any]  # scores (Q/K/V [h0, h1]), baseline, rows
+    losses: dict[str, float]  # clean / ablated loss on the first and the second copy of R
+
+    def top_pair(self, mode: str) -> float:
+        """The mode's composition score of the best (previous-token, induction) pair."""
+        return float(self.composition["scores"][mode][self.previous[0], self.induction[0]])
+
+    @property
+    def gain_removed(self) -> float:
+        """Share of the in-context gain (first-copy loss - second-copy loss) the ablation removes."""
+        loss = self.losses
+        gain = loss["first"] - loss["second"]
+        return (loss["ablated_second"] - loss["second"]) / gain if gain > 0 else 0.0
+
+
+def two_layer_induction(ctx: RunContext, recipe: InductionRecipe | None = None) -> InductionResult:
+    """Train (or reload) the 2-layer model, find its induction circuit and check the claim.
+
+    ``recipe`` defaults to the measured recipe of ``ctx.profile`` (tests pass a tiny one).
+    """
+    recipe = recipe or induction_recipe(ctx.profile, seed=ctx.seed, device=ctx.device)
+    with timed() as elapsed:
+        trained = train_induction(ctx, recipe)
+        ctx.report(0.88, "two_layer_induction: scoring heads, composition and ablation")
+        m = measure(trained)
+        result = render(ctx, m, judge(m))
+    result.seconds = elapsed()
+    ctx.report(1.0, f"two_layer_induction: {result.verdict}")
+    return result
 
 
 def find_heads(scores: torch.Tensor, layer: int) -> list[int]:
@@ -84,55 +116,61 @@ def composition_table(model, prev: list[int], ind: list[int]) -> dict[str, Any]:
     return {"scores": comp, "baseline": base, "rows": rows}
 
 
-def two_layer_induction(ctx: RunContext) -> InductionResult:
-    """Train (or reload) the 2-layer model, find its induction circuit and check the claim."""
-    return run_induction(ctx, induction_recipe(ctx.profile, seed=ctx.seed, device=ctx.device))
-
-
-def run_induction(ctx: RunContext, recipe: InductionRecipe) -> InductionResult:
-    """``two_layer_induction`` with an explicit recipe (tests use a tiny one)."""
-    with timed() as elapsed:
-        trained = train_induction(ctx, recipe)
-        ctx.report(0.88, "two_layer_induction: scoring heads, composition and ablation")
-        result = analyse(ctx, trained)
-    result.seconds = elapsed()
-    ctx.report(1.0, f"two_layer_induction: {result.verdict}")
-    return result
-
-
-def analyse(ctx: RunContext, trained: TrainedInduction) -> InductionResult:
-    """Every measurement and figure of the claim, on a trained model."""
-    model, recipe = trained.model, trained.recipe
+def measure(trained: TrainedInduction) -> InductionMeasurement:
+    """Find the heads, their composition, and what zero-ablating the induction heads costs."""
+    model = trained.model
     bos = getattr(trained.data.tokenizer, "eot_id", None)
-    tokens = scoring_tokens(recipe, bos, seed=4321)  # held-out draw, not the tracker's
+    tokens = scoring_tokens(trained.recipe, bos, seed=4321)  # held-out draw, not the tracker's
     ind_scores, prev_scores = (
         head_scores(model, "induction", tokens),
         head_scores(model, "previous_token", tokens),
     )
     prev, ind = find_heads(prev_scores, 0), find_heads(ind_scores, 1)
     comp = composition_table(model, prev, ind)
-    k, q, v = (float(comp["scores"][m][prev[0], ind[0]]) for m in ("K", "Q", "V"))
     ablation = ablate_heads(model, tokens, [(1, i) for i in ind], kind="zero")
     half = (tokens.shape[1] - 1) // 2
-    clean_first, clean_second = half_losses(ablation.clean_loss, half)
-    abl_first, abl_second = half_losses(ablation.ablated_loss, half)
-    gain = clean_first - clean_second
-    removed = (abl_second - clean_second) / gain if gain > 0 else 0.0
+    clean, ablated = half_losses(ablation.clean_loss, half), half_losses(ablation.ablated_loss, half)
+    losses = {
+        "first": clean[0],
+        "second": clean[1],
+        "ablated_first": ablated[0],
+        "ablated_second": ablated[1],
+    }
+    return InductionMeasurement(trained, tokens, ind_scores, prev_scores, prev, ind, comp, losses)
+
+
+def judge(m: InductionMeasurement) -> Judgement:
+    k = m.top_pair("K")
+    return Judgement(
+        {
+            "induction score": round(float(m.induction_scores[1].max()), 4) >= INDUCTION_THRESHOLD,
+            "K-composition": k > m.composition["baseline"]["K"]
+            and k > m.top_pair("Q")
+            and k > m.top_pair("V"),
+            "ablation": m.gain_removed >= ABLATION_THRESHOLD,
+        },
+        f"max layer-1 induction score >= {INDUCTION_THRESHOLD}; K-composition of the top "
+        "(previous-token, induction) pair above the random baseline and above its Q- and "
+        f"V-composition; zero-ablating the induction heads removes >= {ABLATION_THRESHOLD:.0%} "
+        "of the in-context gain (second-half loss back near first-half level)",
+    )
+
+
+def measured(m: InductionMeasurement) -> dict[str, Any]:
+    trained, loss = m.trained, m.losses
     first = next((p for p in trained.history if p.induction >= INDUCTION_THRESHOLD), None)
-    measured = {
-        "max_induction_score": round(float(ind_scores[1].max()), 4),
-        "induction_heads": [f"1.{i}" for i in ind],
-        "previous_token_heads": [f"0.{p}" for p in prev],
-        "max_previous_token_score": round(float(prev_scores[0].max()), 4),
-        "k_composition_top_pair": round(k, 4),
-        "q_composition_top_pair": round(q, 4),
-        "v_composition_top_pair": round(v, 4),
-        "k_composition_baseline": round(comp["baseline"]["K"], 4),
-        "loss_first_half": round(clean_first, 3),
-        "loss_second_half": round(clean_second, 3),
-        "ablated_loss_first_half": round(abl_first, 3),
-        "ablated_loss_second_half": round(abl_second, 3),
-        "in_context_gain_removed_by_ablation": round(removed, 3),
+    return {
+        "max_induction_score": round(float(m.induction_scores[1].max()), 4),
+        "induction_heads": [f"1.{i}" for i in m.induction],
+        "previous_token_heads": [f"0.{p}" for p in m.previous],
+        "max_previous_token_score": round(float(m.previous_scores[0].max()), 4),
+        **{f"{mode.lower()}_composition_top_pair": round(m.top_pair(mode), 4) for mode in "KQV"},
+        "k_composition_baseline": round(m.composition["baseline"]["K"], 4),
+        "loss_first_half": round(loss["first"], 3),
+        "loss_second_half": round(loss["second"], 3),
+        "ablated_loss_first_half": round(loss["ablated_first"], 3),
+        "ablated_loss_second_half": round(loss["ablated_second"], 3),
+        "in_context_gain_removed_by_ablation": round(m.gain_removed, 3),
         "icl_score_final": trained.history[-1].icl if trained.history else None,
         "tokens_seen": trained.tokens_seen,
         "train_seconds": round(trained.train_seconds, 1),
@@ -141,48 +179,39 @@ def analyse(ctx: RunContext, trained: TrainedInduction) -> InductionResult:
         "seconds_to_induction": first.seconds if first else None,
         "reloaded": trained.reloaded,
     }
-    ok_ind = measured["max_induction_score"] >= INDUCTION_THRESHOLD
-    ok_comp = k > comp["baseline"]["K"] and k > q and k > v
-    ok_abl = removed >= ABLATION_THRESHOLD
+
+
+def render(ctx: RunContext, m: InductionMeasurement, judgement: Judgement) -> InductionResult:
+    trained, prev, ind = m.trained, m.previous, m.induction
+    heads = [(0, p) for p in prev] + [(1, i) for i in ind]
     figures = {
-        "Attention patterns of the found heads on BOS + R + R": ctx.rel(
-            plot_patterns(ctx, model, tokens[:1], [(0, p) for p in prev] + [(1, i) for i in ind])
+        "Attention patterns of the found heads on BOS + R + R": plot_patterns(
+            ctx, trained.model, m.tokens[:1], heads
         ),
-        "Composition scores, layer-0 heads -> layer-1 heads": ctx.rel(
-            plot_composition(ctx, comp["scores"], comp["baseline"])
+        "Composition scores, layer-0 heads -> layer-1 heads": plot_composition(
+            ctx, m.composition["scores"], m.composition["baseline"]
         ),
-        "The phase change: induction and in-context-learning scores against tokens seen": ctx.rel(
-            plot_phase_change(ctx, trained.history)
+        "The phase change: induction and in-context-learning scores against tokens seen": plot_phase_change(
+            ctx, trained.history
         ),
     }
-    write_attention_viewer(
-        ctx,
-        model,
-        trained.data,
-        {(0, p): "previous_token" for p in prev} | {(1, i): "induction" for i in ind},
-    )
+    marks = {(0, p): "previous_token" for p in prev} | {(1, i): "induction" for i in ind}
+    write_attention_viewer(ctx, trained.model, trained.data, marks)
     return InductionResult(
-        id="two_layer_induction",
-        seed=SEED,
-        measured=measured,
-        threshold=(
-            f"max layer-1 induction score >= {INDUCTION_THRESHOLD}; K-composition of the top "
-            "(previous-token, induction) pair above the random baseline and above its Q- and "
-            f"V-composition; zero-ablating the induction heads removes >= {ABLATION_THRESHOLD:.0%} "
-            "of the in-context gain (second-half loss back near first-half level)"
-        ),
-        verdict=verdict(ok_ind and ok_comp and ok_abl),
-        ran=_ran(trained, recipe),
+        measured=measured(m),
+        threshold=judgement.threshold,
+        verdict=judgement.verdict,
+        ran=_ran(trained),
         figures=figures,
         tables={
-            "Composition of (previous-token, induction) pairs": comp["rows"],
+            "Composition of (previous-token, induction) pairs": m.composition["rows"],
             "Scores against tokens seen": _history_rows(trained),
         },
-        notes=_notes(recipe, ok_ind, ok_comp, ok_abl),
+        notes=_notes(trained.recipe, judgement),
         previous_token_heads=[[0, p] for p in prev],
         induction_heads=[[1, i] for i in ind],
         history=[vars(p) | {} for p in trained.history],
-        recipe=recipe.to_dict(),
+        recipe=trained.recipe.to_dict(),
     )
 
 
@@ -194,7 +223,7 @@ def _history_rows(trained: TrainedInduction) -> list[list[Any]]:
     return rows
 
 
-def _ran(trained: TrainedInduction, recipe) -> str:
+def _ran(trained: TrainedInduction) -> str:
     how = (
         "reloaded from checkpoints/two_layer_induction"
         if trained.reloaded
@@ -203,10 +232,13 @@ def _ran(trained: TrainedInduction, recipe) -> str:
             f"({trained.tokens_per_s:,.0f} tokens/s, {torch.get_num_threads()} threads)"
         )
     )
-    return f"{recipe.describe()}; {how}; heads scored on 16 x (BOS + R + R), R of min(50, (n_ctx - 1) // 2) random tokens"
+    return (
+        f"{trained.recipe.describe()}; {how}; heads scored on 16 x (BOS + R + R), "
+        "R of min(50, (n_ctx - 1) // 2) random tokens"
+    )
 
 
-def _notes(recipe, ok_ind: bool, ok_comp: bool, ok_abl: bool) -> str:
+def _notes(recipe: InductionRecipe, judgement: Judgement) -> str:
     parts = []
     if recipe.repeat_fraction > 0:
         what = "random token ids" if recipe.passage == "random" else "the window's own text"
@@ -215,10 +247,8 @@ def _notes(recipe, ok_ind: bool, ok_comp: bool, ok_abl: bool) -> str:
             f"{what} repeated later in the window (a curriculum, RepeatedPassageBatches); the "
             "full profile trains on the pure corpus"
         )
-    for ok, what in ((ok_ind, "induction score"), (ok_comp, "K-composition"), (ok_abl, "ablation")):
-        if not ok:
-            parts.append(f"{what} check failed")
+    parts += [f"{what} check failed" for what in judgement.failed]
     return "; ".join(parts)
 
 
-__all__ = ["InductionResult", "find_heads", "half_losses", "run_induction", "two_layer_induction"]
+__all__ = ["InductionResult", "find_heads", "half_losses", "two_layer_induction"]

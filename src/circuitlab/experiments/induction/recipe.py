@@ -1,29 +1,22 @@
 """The recipe that grows induction heads in a 2-layer attention-only transformer on a CPU.
 
 Olsson et al. (2022) saw induction heads form in a sudden "phase change" after a few billion
-tokens. Measured in the recipe search of issue 4 (2 CPU cores, plain-PyTorch loop around
-circuitlab's Transformer, seed 0): with the quick recipe below the max layer-1 induction score on
-repeated random tokens stayed below 0.02 for 9M tokens, then rose 0.026 -> 0.13 -> 0.34 -> 0.71
-between 10.2M and 11.5M tokens (step 2800), at 243 s of 2-CPU time (process CPU time / 2), about
-287 s at the ~40k tokens/s this shape trains at on 2 unloaded cores. The choices:
+tokens; this recipe makes it happen in a few million. The choices (their measurements, dated, are
+in docs/induction-recipe.md):
 
 * shortformer positions with the query and key reading LN1(resid + W_pos)
   (``shortformer_pos_in_norm=True``); with TransformerLens's LN1(resid) + W_pos and a small W_pos,
-  previous-token heads hardly form (a sinusoidal or std-1 W_pos start helped them but no run of
-  that kind reached an induction score above 0.03 within 6M tokens);
+  previous-token heads hardly form;
 * a high, constant learning rate (1e-2, AdamW, 100 warmup steps), BPE vocabulary 1024, context
   128, batch 32, d_model 128, 4 heads of 32;
 * quick profile only: half of the training windows hold a passage of random token ids repeated
-  later in the window (``RepeatedPassageBatches(passage="random")``), a curriculum; the full
-  profile trains on the pure corpus for 4x longer. Without the curriculum the same shape reached
-  0.26 at 12M tokens in an earlier probe.
+  later in the window (``repeat_fraction=0.5``, ``passage="random"``:
+  ``RepeatedPassageBatches``), a curriculum; the full profile trains on the pure corpus for
+  12000 steps instead of 3500.
 
-The phase change is sensitive to rounding: with the training loss computed by
-``unembed_cross_entropy`` instead of logits + ``F.cross_entropy`` (the same loss and gradients to
-~1e-8) the same seed crossed 0.7 at step 3000 instead of ~2700 (12.3M tokens, 194 s at 63k
-tokens/s on this project's 2-core VM). The quick budget is therefore 3500 steps; other seeds or
-machines may still land past it. An ``InductionTracker`` callback scores the heads every
-``eval_every`` steps, so the result records the induction score against tokens seen.
+An :class:`~circuitlab.training.induction_tracker.InductionTracker` scores the heads every
+``eval_every`` steps, so the result records the induction score against tokens seen. The claim
+passes when the max layer-1 induction score reaches ``INDUCTION_THRESHOLD``.
 """
 
 from __future__ import annotations

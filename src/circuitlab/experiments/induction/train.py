@@ -11,14 +11,15 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from circuitlab.data import WindowBatches
 from circuitlab.data.synthetic import RepeatedPassageBatches, repeated_random_tokens
-from circuitlab.experiments.base import RunContext
-from circuitlab.experiments.induction_recipe import INDUCTION_THRESHOLD, InductionRecipe
-from circuitlab.experiments.lm import CorpusData, corpus_data
+from circuitlab.experiments.base import CorpusData, RunContext, corpus_data
+from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe
+from circuitlab.files import atomic_write_json
 from circuitlab.training import train
 from circuitlab.training.batches import next_token_loss
 from circuitlab.training.cached import finished_model
@@ -59,37 +60,6 @@ def text_windows(data: CorpusData, n_ctx: int, rows: int = 64, seed: int = 7) ->
     return WindowBatches(source, rows, n_ctx, seed=seed, stream=2)(0).inputs
 
 
-def _history_path(ctx: RunContext) -> Path:
-    return ctx.path("checkpoints", NAME, "induction_history.json")
-
-
-def _reload(ctx: RunContext, recipe: InductionRecipe, data: CorpusData) -> TrainedInduction | None:
-    hist = _history_path(ctx)
-    if ctx.fresh or not hist.is_file():
-        return None
-    try:
-        saved = json.loads(hist.read_text())
-    except (ValueError, OSError):
-        return None
-    if saved.get("recipe") != recipe.to_dict():
-        return None
-    folder = ctx.out_dir / "checkpoints" / NAME
-    model = finished_model(folder, recipe.model, recipe.train.steps, ctx.device)
-    if model is None:
-        return None
-    history = [ScorePoint(**row) for row in saved["history"]]
-    return TrainedInduction(
-        model.eval(),
-        recipe,
-        data,
-        history,
-        saved["tokens_seen"],
-        saved["train_seconds"],
-        saved["tokens_per_s"],
-        reloaded=True,
-    )
-
-
 def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInduction:
     """Train the recipe's model on its corpus (or reload it), scoring heads as it trains."""
     ctx.report(0.0, "two_layer_induction: tokenizing the corpus")
@@ -98,57 +68,68 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
     if reloaded is not None:
         return reloaded
     model = Transformer(recipe.model)
-    base = WindowBatches(
-        data.tokens.train, recipe.train.batch_size, recipe.model.n_ctx, seed=recipe.train.seed
-    )
-    batches = (
-        base
-        if recipe.repeat_fraction == 0
-        else RepeatedPassageBatches(
-            base,
-            fraction=recipe.repeat_fraction,
-            seed=recipe.train.seed,
-            passage=recipe.passage,
-            d_vocab=recipe.model.d_vocab,
-        )
-    )
     bos = getattr(data.tokenizer, "eot_id", None)
-    tracker = InductionTracker(
-        scoring_tokens(recipe, bos),
-        text_windows(data, recipe.model.n_ctx),
-        recipe.eval_every,
-        threshold=INDUCTION_THRESHOLD,
-    )
-    progress = _Progress(ctx, recipe.train.steps, tracker)
-    out = ctx.out_dir / "checkpoints" / NAME
+    repeated, text = scoring_tokens(recipe, bos), text_windows(data, recipe.model.n_ctx)
+    tracker = InductionTracker(repeated, text, recipe.eval_every, threshold=INDUCTION_THRESHOLD)
     start = time.perf_counter()
     result = train(
         model,
         next_token_loss,
-        batches,
+        training_batches(recipe, data),
         recipe.train,
-        callbacks=[tracker, progress],
-        out_dir=out,
+        callbacks=[tracker, _Progress(ctx, recipe.train.steps, tracker)],
+        out_dir=ctx.out_dir / "checkpoints" / NAME,
         tokenizer=data.tokenizer,
     )
     seconds = time.perf_counter() - start
     if not tracker.history or tracker.history[-1].step != result.step:
         tracker.record(model, result.step, result.step * recipe.tokens_per_step, result.final_loss or 0.0)
     tokens = result.step * recipe.tokens_per_step
-    _history_path(ctx).write_text(
-        json.dumps(
-            {
-                "recipe": recipe.to_dict(),
-                "history": tracker.to_rows(),
-                "tokens_seen": tokens,
-                "train_seconds": seconds,
-                "tokens_per_s": result.tokens_per_s,
-            }
-        )
-    )
+    saved = {"history": tracker.to_rows(), "tokens_seen": tokens, "train_seconds": seconds,
+             "tokens_per_s": result.tokens_per_s}  # fmt: skip
+    atomic_write_json(_history_path(ctx), {"recipe": recipe.to_dict(), **saved})
     return TrainedInduction(
         model.eval(), recipe, data, tracker.history, tokens, seconds, result.tokens_per_s, False
     )
+
+
+def training_batches(recipe: InductionRecipe, data: CorpusData) -> WindowBatches | RepeatedPassageBatches:
+    """Windows of the corpus; in ``repeat_fraction`` of them a ``passage`` repeated later."""
+    base = WindowBatches(
+        data.tokens.train, recipe.train.batch_size, recipe.model.n_ctx, seed=recipe.train.seed
+    )
+    if recipe.repeat_fraction == 0:
+        return base
+    return RepeatedPassageBatches(
+        base, fraction=recipe.repeat_fraction, seed=recipe.train.seed, passage=recipe.passage,
+        d_vocab=recipe.model.d_vocab,
+    )  # fmt: skip
+
+
+def _history_path(ctx: RunContext) -> Path:
+    return ctx.path("checkpoints", NAME, "induction_history.json")
+
+
+def _reload(ctx: RunContext, recipe: InductionRecipe, data: CorpusData) -> TrainedInduction | None:
+    """The finished model and its history when both were saved for this very recipe."""
+    saved = None if ctx.fresh else _saved_history(_history_path(ctx))
+    if saved is None or saved.get("recipe") != recipe.to_dict():
+        return None
+    model = finished_model(ctx.out_dir / "checkpoints" / NAME, recipe.model, recipe.train.steps, ctx.device)
+    if model is None:
+        return None
+    history = [ScorePoint(**row) for row in saved["history"]]
+    return TrainedInduction(
+        model.eval(), recipe, data, history, saved["tokens_seen"], saved["train_seconds"], saved["tokens_per_s"],
+        reloaded=True,
+    )  # fmt: skip
+
+
+def _saved_history(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (ValueError, OSError):
+        return None
 
 
 class _Progress:
