@@ -6,39 +6,27 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+from claim_helpers import check_result, run_claim
 
-from circuitlab.experiments import superposition_setup
-from circuitlab.experiments.base import ClaimResult, RunContext
-from circuitlab.experiments.superposition import (
-    CLAIMS,
-    DimensionalityResult,
-    PentagonResult,
-    SAERecoveryResult,
-    SweepResult,
-)
+from circuitlab.experiments.base import RunContext
+from circuitlab.experiments.superposition import sizes
+from circuitlab.experiments.superposition.dimensionality import DimensionalityResult
+from circuitlab.experiments.superposition.pentagon import PentagonResult, gaps_deg
+from circuitlab.experiments.superposition.restarts import ToySweep, train_with_restarts
+from circuitlab.experiments.superposition.sae_toy import SAERecoveryResult
+from circuitlab.experiments.superposition.sweep import SweepResult
 
-TINY = superposition_setup.Sizes(
-    pentagon_sparsities=2,
-    pentagon_restarts=2,
-    pentagon_steps=30,
-    sweep_sparsities=2,
-    sweep_p_min=0.1,
-    sweep_steps=30,
-    dim_features=8,
-    dim_hidden=3,
-    dim_sparsities=2,
-    dim_p_min=0.1,
-    dim_steps=30,
-    dim_batch=64,
-    sae_toy_steps=30,
-    sae_steps=30,
-    batch=64,
-)
+TINY = sizes.Sizes(
+    pentagon_sparsities=2, pentagon_restarts=2, pentagon_steps=30, sweep_sparsities=2, sweep_p_min=0.1,
+    sweep_steps=30, dim_features=8, dim_hidden=3, dim_sparsities=2, dim_p_min=0.1, dim_steps=30,
+    dim_batch=64, sae_toy_steps=30, sae_steps=30, batch=64,
+)  # fmt: skip
 
 
 @pytest.fixture
 def tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RunContext:
-    monkeypatch.setitem(superposition_setup.PROFILES, "quick", TINY)
+    monkeypatch.setitem(sizes.PROFILES, "quick", TINY)
     return RunContext(out_dir=tmp_path, profile="quick")
 
 
@@ -57,10 +45,9 @@ def test_claim_returns_typed_result_with_figures_and_json(
 ) -> None:
     seen: list[float] = []
     ctx = RunContext(out_dir=tiny.out_dir, profile="quick", progress=lambda f, _m: seen.append(f))
-    result = CLAIMS[claim_id](ctx)
-    assert isinstance(result, result_type) and isinstance(result, ClaimResult)
-    assert result.id == claim_id and result.verdict in ("pass", "fail")
-    assert "superposition" in result.seed and result.threshold and result.ran and result.seconds > 0
+    result = run_claim(claim_id, ctx)
+    check_result(result, ctx, claim_id)
+    assert isinstance(result, result_type) and result.seconds > 0
     assert seen and seen[-1] == 1.0
     assert result.figures
     for rel in result.figures.values():
@@ -71,8 +58,21 @@ def test_claim_returns_typed_result_with_figures_and_json(
     json.dumps(result.to_json())
 
 
+def test_restarts_keep_the_lowest_loss_instance_at_each_sparsity() -> None:
+    sweep = ToySweep(4, 2, (1.0, 0.2), restarts=3)
+    run = train_with_restarts(sweep, steps=20, batch=32, seed=0)
+    assert run.W.shape == (2, 2, 4) and run.all_losses.shape == (2, 3)
+    assert torch.equal(run.loss, run.all_losses.min(-1).values)
+
+
+def test_gaps_of_a_regular_pentagon_are_72_degrees() -> None:
+    angles = torch.arange(5) * 2 * torch.pi / 5 + 0.3
+    W2 = torch.stack([angles.cos(), angles.sin()])
+    assert gaps_deg(W2) == pytest.approx([72.0] * 5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("claim_id", ["superposition_pentagon", "sae_recovers_features"])
 def test_quick_profile_claim_passes(tmp_path: Path, claim_id: str) -> None:
-    result = CLAIMS[claim_id](RunContext(out_dir=tmp_path, profile="quick"))
+    result = run_claim(claim_id, RunContext(out_dir=tmp_path, profile="quick"))
     assert result.passed, result.measured

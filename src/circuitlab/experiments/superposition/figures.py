@@ -1,4 +1,4 @@
-"""Figures of the superposition reproductions (matplotlib, Agg, PNG), drawn from plain tensors."""
+"""Figures of the superposition reproductions (PNG), drawn from plain tensors; each returns its path."""
 
 from __future__ import annotations
 
@@ -6,19 +6,16 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import torch
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from circuitlab.superposition.metrics import FRACTIONS, feature_norms, gram, interference  # noqa: E402
+from circuitlab.report.figures import pyplot
+from circuitlab.superposition.metrics import FRACTIONS, feature_norms, gram, interference
 
 
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -26,7 +23,7 @@ def gram_and_norms(W: Tensor, sparsities: Sequence[float], path: Path) -> Path:
     """Top row: W^T W per instance (red +, blue -). Bottom row: ||W_i|| bars, coloured by how much
     feature i shares its direction with the others (the paper's figure 3 layout)."""
     n = W.shape[0]
-    fig, axes = plt.subplots(2, n, figsize=(1.6 * n + 1, 3.6), squeeze=False)
+    fig, axes = pyplot().subplots(2, n, figsize=(1.6 * n + 1, 3.6), squeeze=False)
     G, norms, inter = gram(W), feature_norms(W), interference(W)
     for k in range(n):
         top, bottom = axes[0][k], axes[1][k]
@@ -34,7 +31,7 @@ def gram_and_norms(W: Tensor, sparsities: Sequence[float], path: Path) -> Path:
         top.set_title(f"S={sparsities[k]:.3g}", fontsize=8)
         top.set_xticks([])
         top.set_yticks([])
-        colors = plt.cm.viridis(inter[k].clamp(0, 1).cpu().numpy())  # sum_j!=i (W_i_hat . W_j)^2
+        colors = pyplot().cm.viridis(inter[k].clamp(0, 1).cpu().numpy())  # sum_j!=i (W_i_hat . W_j)^2
         bottom.barh(range(W.shape[-1]), norms[k].cpu().numpy(), color=colors)
         bottom.invert_yaxis()
         bottom.set_xlim(0, 1.3)
@@ -48,8 +45,8 @@ def gram_and_norms(W: Tensor, sparsities: Sequence[float], path: Path) -> Path:
 def directions_in_plane(W: Tensor, sparsities: Sequence[float], path: Path) -> Path:
     """For d_hidden = 2: each feature's column W_i drawn from the origin, one panel per instance."""
     n, n_features = W.shape[0], W.shape[-1]
-    fig, axes = plt.subplots(1, n, figsize=(1.7 * n + 1, 2.2), squeeze=False)
-    cmap = plt.cm.viridis
+    fig, axes = pyplot().subplots(1, n, figsize=(1.7 * n + 1, 2.2), squeeze=False)
+    cmap = pyplot().cm.viridis
     for k in range(n):
         ax = axes[0][k]
         for i in range(n_features):
@@ -69,7 +66,7 @@ def represented_vs_sparsity(
     inv_sparsity: Sequence[float], curves: dict[str, Sequence[int]], d_hidden: int, path: Path
 ) -> Path:
     """Number of features with ||W_i|| > 0.5 against 1/(1-S), one line per model."""
-    fig, ax = plt.subplots(figsize=(4.5, 3))
+    fig, ax = pyplot().subplots(figsize=(4.5, 3))
     for label, counts in curves.items():
         ax.plot(inv_sparsity, counts, marker="o", label=label)
     ax.axhline(d_hidden, color="gray", ls="--", lw=1, label=f"d_hidden = {d_hidden}")
@@ -89,7 +86,7 @@ def dimensionality_scatter(
 ) -> Path:
     """Left: D_i of every feature against 1/(1-S), with the sticky fractions as lines and
     d_hidden/||W||_F^2 as a black curve. Right: histogram of D_i with the fractions marked."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [3, 2]})
     xs = torch.tensor(list(inv_sparsity))[:, None].expand_as(D)
     jitter = torch.exp(0.04 * torch.randn(D.shape, generator=torch.Generator().manual_seed(0)))
     left.scatter(
@@ -121,7 +118,7 @@ def dimensionality_scatter(
 def sae_recovery(cos: Tensor, truth: Tensor, directions: Tensor, path: Path) -> Path:
     """Left: max cosine similarity of each true feature with any decoder direction. Right:
     |cos| between every true feature (rows) and every decoder direction (columns)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [2, 3]})
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [2, 3]})
     left.bar(range(len(cos)), cos.cpu().numpy(), color="tab:green")
     left.axhline(0.9, color="gray", ls="--", lw=1)
     left.set_ylim(0, 1.05)

@@ -1,22 +1,8 @@
-"""Sizes of the superposition reproductions per profile, and training with restarts."""
+"""How big each superposition reproduction runs, per profile ("quick": minutes on a CPU; "full")."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
-from torch import Tensor
-
-from circuitlab.superposition import ToyModel, train_toy_model
-from circuitlab.superposition.toy_model import ToyActivation
-
-SEED_WORDS = (
-    "Due to the dimensionality difference in the residual stream and other model components leading to "
-    "bottleneck activations, superposition occurs where each dimension is not a unique interpretable "
-    'feature (since important features like "London" are sparse) and it instead encodes a mix of '
-    "features. The model thus finds a balance between trying to encode most features and being able to "
-    "read them out easily."
-)
 
 
 @dataclass(frozen=True)
@@ -75,58 +61,3 @@ PROFILES = {
         sae_steps=10_000,
     ),
 }
-
-
-@dataclass
-class RestartRun:
-    """The best restart at each sparsity: ``W: [n_sparsities, d_hidden, n_features]``, its loss
-    (on one shared evaluation batch), and the loss of every restart ``[n_sparsities, restarts]``."""
-
-    W: Tensor
-    b: Tensor
-    loss: Tensor
-    all_losses: Tensor
-    probabilities: list[float]
-    seconds: float
-
-
-def train_with_restarts(
-    n_features: int,
-    d_hidden: int,
-    probabilities: list[float],
-    importance: list[float] | None,
-    restarts: int,
-    steps: int,
-    batch: int,
-    seed: int,
-    device: str = "cpu",
-    activation: ToyActivation = "relu",
-    lr: float = 1e-3,
-) -> RestartRun:
-    """Train ``len(probabilities) * restarts`` instances at once and keep the lowest-loss restart
-    at each probability."""
-    per_instance = [p for p in probabilities for _ in range(restarts)]
-    model = ToyModel(
-        n_features,
-        d_hidden,
-        len(per_instance),
-        importance,
-        per_instance,
-        activation=activation,
-        generator=torch.Generator().manual_seed(seed),
-    ).to(device)
-    result = train_toy_model(model, steps=steps, batch=batch, lr=lr, seed=seed)
-    with torch.no_grad():
-        gen = torch.Generator(device=device).manual_seed(seed + 1)
-        x = model.generate_batch(max(batch, 32768), gen)
-        losses = model.loss_per_instance(x, model(x)).view(len(probabilities), restarts).cpu()
-    best = losses.argmin(-1)
-    index = torch.arange(len(probabilities)) * restarts + best
-    return RestartRun(
-        W=model.W.detach().cpu()[index],
-        b=model.b_final.detach().cpu()[index],
-        loss=losses.gather(-1, best[:, None])[:, 0],
-        all_losses=losses,
-        probabilities=list(probabilities),
-        seconds=result.seconds,
-    )
