@@ -13,6 +13,7 @@ from circuitlab.circuits.attribution import (
 )
 from circuitlab.circuits.composition import composition_baseline, composition_scores, copying_scores
 from circuitlab.circuits.factored_matrix import FactoredMatrix
+from circuitlab.circuits.head_detector import detect_head
 from circuitlab.circuits.heads import (
     attention_patterns,
     detection_pattern,
@@ -69,6 +70,7 @@ __all__ = [
     "composition_scores",
     "copying_scores",
     "decompose_resid",
+    "detect_head",
     "detection_pattern",
     "find_phase_change",
     "full_ov_circuit",
