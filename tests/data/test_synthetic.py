@@ -1,4 +1,4 @@
-"""Repeated random tokens and repeated passages mixed into real windows."""
+"""Repeated passages mixed into real windows (repeated random tokens: tests/circuits)."""
 
 from __future__ import annotations
 
@@ -7,48 +7,8 @@ import pytest
 import torch
 
 from circuitlab.data.datasets import WindowBatches
-from circuitlab.data.synthetic import RepeatedPassageBatches, repeated_random_tokens
+from circuitlab.data.synthetic import RepeatedPassageBatches
 from circuitlab.errors import DataError
-
-
-def test_repeated_random_tokens_is_bos_then_the_same_half_twice() -> None:
-    t = repeated_random_tokens(4, 10, 50, bos=7, seed=3)
-    assert t.shape == (4, 21) and t.dtype == torch.long
-    assert (t[:, 0] == 7).all()
-    assert torch.equal(t[:, 1:11], t[:, 11:])
-    assert int(t[:, 1:].min()) >= 0 and int(t[:, 1:].max()) < 50
-
-
-def test_repeated_random_tokens_without_bos_and_with_low_keeps_ids_in_range() -> None:
-    t = repeated_random_tokens(3, 8, 20, bos=None, seed=0, low=5)
-    assert t.shape == (3, 16)
-    assert int(t.min()) >= 5
-    assert torch.equal(t[:, :8], t[:, 8:])
-
-
-def test_repeated_random_tokens_depends_only_on_seed_not_global_rng() -> None:
-    torch.manual_seed(1)
-    a = repeated_random_tokens(2, 16, 100, seed=9)
-    torch.manual_seed(2)
-    b = repeated_random_tokens(2, 16, 100, seed=9)
-    assert torch.equal(a, b)
-    assert not torch.equal(a, repeated_random_tokens(2, 16, 100, seed=10))
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        dict(batch=0, n=4, d_vocab=10),
-        dict(batch=1, n=0, d_vocab=10),
-        dict(batch=1, n=4, d_vocab=1),
-        dict(batch=1, n=4, d_vocab=10, bos=10),
-        dict(batch=1, n=4, d_vocab=10, low=9),
-    ],
-    ids=["no-rows", "empty-half", "vocab-of-one", "bos-out-of-range", "low-leaves-one-id"],
-)
-def test_repeated_random_tokens_rejects_bad_arguments(kwargs: dict) -> None:
-    with pytest.raises(DataError):
-        repeated_random_tokens(**kwargs)
 
 
 def _base(n_ctx: int = 32, batch: int = 8) -> WindowBatches:

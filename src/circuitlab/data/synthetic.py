@@ -1,7 +1,8 @@
 """Synthetic token data for finding induction heads.
 
-Repeated random tokens (Olsson et al. 2022, "In-context Learning and Induction Heads"): a BOS
-token, then ``n`` tokens drawn uniformly at random, then the same ``n`` tokens again,
+Repeated random tokens (Olsson et al. 2022, "In-context Learning and Induction Heads"; made by
+``circuitlab.circuits.repeated_random_tokens``): a BOS token, then ``n`` tokens drawn uniformly
+at random, then the same ``n`` tokens again,
 
     tokens = [BOS, r_1, ..., r_n, r_1, ..., r_n]          (length 2n + 1)
 
@@ -33,28 +34,6 @@ def _positive_int(name: str, value: object, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise DataError(f"{name}={value!r}: must be an integer >= {low}")
     return value
-
-
-def repeated_random_tokens(
-    batch: int, n: int, d_vocab: int, bos: int | None = 0, seed: int = 0, low: int = 0
-) -> Int[Tensor, "batch pos"]:
-    """``[BOS, R, R]`` per row with ``R`` of ``n`` ids uniform in ``[low, d_vocab)``.
-
-    Shape ``[batch, 2n + 1]`` (``[batch, 2n]`` when ``bos is None``), int64, a pure function of
-    ``seed`` (a private ``torch.Generator``; the global RNG is not touched). ``low`` lets a
-    caller keep special tokens out of ``R``.
-    """
-    _positive_int("repeated_random_tokens batch", batch)
-    _positive_int("repeated_random_tokens n", n)
-    _positive_int("repeated_random_tokens d_vocab", d_vocab, 2)
-    if not 0 <= low < d_vocab - 1:
-        raise DataError(f"repeated_random_tokens low={low!r}: must be in [0, d_vocab - 1 = {d_vocab - 1})")
-    if bos is not None and not 0 <= bos < d_vocab:
-        raise DataError(f"repeated_random_tokens bos={bos!r}: must be a token id in [0, {d_vocab})")
-    gen = torch.Generator().manual_seed(seed)
-    r = torch.randint(low, d_vocab, (batch, n), generator=gen)
-    parts = [r, r] if bos is None else [torch.full((batch, 1), bos, dtype=torch.long), r, r]
-    return torch.cat(parts, dim=1)
 
 
 @dataclass(frozen=True)
@@ -119,4 +98,4 @@ class RepeatedPassageBatches:
         return Batch(inputs=w[:, :-1], targets=w[:, 1:])
 
 
-__all__ = ["RepeatedPassageBatches", "repeated_random_tokens"]
+__all__ = ["RepeatedPassageBatches"]

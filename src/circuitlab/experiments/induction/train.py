@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
+from circuitlab.circuits import repeated_random_tokens
 from circuitlab.data import WindowBatches
-from circuitlab.data.synthetic import RepeatedPassageBatches, repeated_random_tokens
+from circuitlab.data.synthetic import RepeatedPassageBatches
 from circuitlab.experiments.base import CorpusData, RunContext, corpus_data
 from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe
 from circuitlab.files import atomic_write_json
@@ -47,11 +48,9 @@ class TrainedInduction:
 
 def scoring_tokens(recipe: InductionRecipe, bos: int | None, seed: int = 1234) -> torch.Tensor:
     """BOS + R + R, ``[16, 2 * half + 1]``, R of ``half = min(50, (n_ctx - 1) // 2)`` ids of the
-    recipe's vocabulary (id 0 left out when it is the BOS)."""
+    recipe's vocabulary other than the BOS."""
     half = min(HALF, (recipe.model.n_ctx - 1) // 2)
-    return repeated_random_tokens(
-        N_SCORE_ROWS, half, recipe.vocab_size, bos=bos, seed=seed, low=1 if bos == 0 else 0
-    )
+    return repeated_random_tokens(recipe.vocab_size, half, N_SCORE_ROWS, seed=seed, bos=bos)
 
 
 def text_windows(data: CorpusData, n_ctx: int, rows: int = 64, seed: int = 7) -> torch.Tensor:
