@@ -1,13 +1,13 @@
 """Ratio benchmarks for the classic nets (ratio = our time / reference time; lower is better).
 
 Rows (contenders interleaved in each repetition, medians):
-  lstm_fwd_bwd   ``cl.nets.LSTM`` vs ``torch.nn.LSTM``, forward + backward, batch 32, seq 100,
-                 d_in 64, d_hidden 128                                           goal <= 1.5
-  rnn_fwd_bwd    ``cl.nets.RNN`` vs ``torch.nn.RNN``, same shapes                goal <= 1.5
+  lstm_fwd_bwd   ``cl.nets.LSTM`` vs ``torch.nn.LSTM``, forward + backward (no hook: torch's kernel
+                 on our Parameters), batch 32, seq 100, d_in 64, d_hidden 128    goal <= 1.1
+  rnn_fwd_bwd    ``cl.nets.RNN`` vs ``torch.nn.RNN``, same shapes                goal <= 1.1
   mlp_run_with_cache  ``MLP([64, 256, 256, 10]).run_with_cache(x)`` vs its plain forward,
                  batch 512                                                       goal <= 1.5
-  lstm_run_with_cache  ``LSTM(64, 128).run_with_cache(x)`` (every gate) vs its plain forward,
-                 the shapes above                                                goal <= 1.5
+  lstm_run_with_cache  ``LSTM(64, 128).run_with_cache(x)`` (every gate, so the step-by-step
+                 loop) vs its plain forward (torch's kernel), the shapes above   goal <= 3
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def _recurrent(name: str, ref_cls, our_cls, device: str, reps: int) -> dict:
 
     t = interleaved_medians({"ours": step(ours), "ref": step(ref)}, reps, device)
     ours_s, ref_s = t["ours"], t["ref"]
-    return _row(name, ours_s, ref_s, 1.5)
+    return _row(name, ours_s, ref_s, 1.1)
 
 
-def _cache_vs_forward(name: str, model, x: torch.Tensor, reps: int, device: str) -> dict:
+def _cache_vs_forward(name: str, model, x: torch.Tensor, reps: int, device: str, goal: float) -> dict:
     """``model.run_with_cache(x)`` (every hook point) vs ``model(x)``, both without grad."""
 
     @torch.no_grad()
@@ -65,23 +65,23 @@ def _cache_vs_forward(name: str, model, x: torch.Tensor, reps: int, device: str)
 
     t = interleaved_medians({"cached": cached, "plain": plain}, reps, device)
     ours_s, ref_s = t["cached"], t["plain"]
-    return _row(name, ours_s, ref_s, 1.5)
+    return _row(name, ours_s, ref_s, goal)
 
 
 def _mlp_cache(device: str, reps: int) -> dict:
     torch.manual_seed(0)
     model = MLP([64, 256, 256, 10], activation="relu", activate_output=False).to(device)
     return _cache_vs_forward(
-        "mlp_run_with_cache", model, torch.randn(512, 64, device=device), reps * 5, device
+        "mlp_run_with_cache", model, torch.randn(512, 64, device=device), reps * 5, device, 1.5
     )
 
 
 def _lstm_cache(device: str, reps: int) -> dict:
-    """Read-only cache hooks keep the LSTM's fused recurrence."""
+    """Caching the gates takes the LSTM's step-by-step loop; the plain forward torch's kernel."""
     torch.manual_seed(0)
     model = LSTM(D_IN, D_HIDDEN).to(device)
     return _cache_vs_forward(
-        "lstm_run_with_cache", model, torch.randn(BATCH, SEQ, D_IN, device=device), reps, device
+        "lstm_run_with_cache", model, torch.randn(BATCH, SEQ, D_IN, device=device), reps, device, 3.0
     )
 
 

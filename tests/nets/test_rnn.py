@@ -1,4 +1,4 @@
-"""Our Elman RNN equals torch.nn.RNN (outputs and gradients) and shows its hidden states."""
+"""Our Elman RNN equals torch.nn.RNN (outputs and gradients) on both paths and shows its hidden states."""
 
 from __future__ import annotations
 
@@ -7,25 +7,24 @@ import torch
 
 import circuitlab as cl
 from circuitlab.errors import ConfigError, ShapeError
-from circuitlab.nets import RNN
-from circuitlab.nets.bptt import RNNRecurrence
+from circuitlab.nets import RNN, RNNLayer
+from circuitlab.nets.kernels import TorchKernel
 
 SHAPES = [
-    dict(batch=3, pos=6, d_in=5, d_hidden=7, num_layers=1, batch_first=True, nonlinearity="tanh"),
-    dict(batch=2, pos=9, d_in=4, d_hidden=3, num_layers=2, batch_first=False, nonlinearity="tanh"),
-    dict(batch=1, pos=1, d_in=2, d_hidden=8, num_layers=3, batch_first=True, nonlinearity="tanh"),
-    dict(batch=4, pos=5, d_in=3, d_hidden=6, num_layers=2, batch_first=True, nonlinearity="relu"),
+    dict(batch=3, pos=6, d_in=5, d_hidden=7, n_layers=1, batch_first=True, nonlinearity="tanh"),
+    dict(batch=2, pos=9, d_in=4, d_hidden=3, n_layers=2, batch_first=False, nonlinearity="tanh"),
+    dict(batch=1, pos=1, d_in=2, d_hidden=8, n_layers=3, batch_first=True, nonlinearity="tanh"),
+    dict(batch=4, pos=5, d_in=3, d_hidden=6, n_layers=2, batch_first=True, nonlinearity="relu"),
 ]
 IDS = ["one-layer", "two-layers-time-major", "one-step-three-layers", "relu"]
+# which hook points get a (no-op) hook: none -> torch's kernel for the whole stack; every layer's
+# -> every layer's loop; only layer 0's -> its loop, then the kernel for the layers above
+HOOKS = {"kernel": None, "loop": lambda n: n.endswith("hook_pre"), "mixed": "layers.0.hook_h"}
 
 
 def _pair(s: dict) -> tuple[torch.nn.RNN, RNN, torch.Tensor]:
     ref = torch.nn.RNN(
-        s["d_in"],
-        s["d_hidden"],
-        s["num_layers"],
-        nonlinearity=s["nonlinearity"],
-        batch_first=s["batch_first"],
+        s["d_in"], s["d_hidden"], s["n_layers"], nonlinearity=s["nonlinearity"], batch_first=s["batch_first"]
     )
     shape = (s["batch"], s["pos"], s["d_in"]) if s["batch_first"] else (s["pos"], s["batch"], s["d_in"])
     return ref, RNN.from_torch(ref), torch.randn(shape)
@@ -36,30 +35,32 @@ def _loss_and_grads(model, x, h0):
     h0 = h0.clone().requires_grad_()
     out, h_n = model(x, h0)
     (out.pow(2).sum() + h_n.sin().sum()).backward()
-    return out, h_n, x.grad, h0.grad, [p.grad for p in model.parameters()]
+    return [out, h_n, x.grad, h0.grad, *[p.grad for p in model.parameters()]]
 
 
 @pytest.mark.parametrize("s", SHAPES, ids=IDS)
-@pytest.mark.parametrize("hooked", [False, True], ids=["fused", "hooked-loop"])
-def test_rnn_matches_torch_rnn_outputs_and_gradients(s: dict, hooked: bool) -> None:
+@pytest.mark.parametrize("path", list(HOOKS))
+def test_rnn_matches_torch_rnn_outputs_and_gradients(s: dict, path: str) -> None:
     ref, ours, x = _pair(s)
-    h0 = torch.randn(s["num_layers"], s["batch"], s["d_hidden"])
+    h0 = torch.randn(s["n_layers"], s["batch"], s["d_hidden"])
     expected = _loss_and_grads(ref, x, h0)
-    with ours.hooks([(lambda n: n.endswith("hook_pre"), lambda a, h: None)] if hooked else []):
+    with ours.hooks([(HOOKS[path], lambda a, h: None)] if HOOKS[path] else []):
         got = _loss_and_grads(ours, x, h0)
-    for e, g in zip(expected[:4], got[:4], strict=True):
-        torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
-    for e, g in zip(expected[4], got[4], strict=True):
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got, strict=True):
         torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
 
 
-def test_fused_recurrence_passes_gradcheck() -> None:
-    g = torch.Generator().manual_seed(0)
-    args = [
-        torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True)
-        for s in [(4, 2, 3), (2, 3), (3, 3)]
-    ]
-    assert torch.autograd.gradcheck(lambda *a: RNNRecurrence.apply(*a, "tanh"), args)
+def test_a_hook_forces_the_loop_and_no_hook_takes_the_kernel(monkeypatch) -> None:
+    model, x = RNN(3, 4, num_layers=2), torch.randn(2, 5, 3)
+    expected = model(x)[0]
+    monkeypatch.setattr(RNNLayer, "loop", lambda *a: pytest.fail("took the loop without a hook"))
+    model(x)
+    monkeypatch.undo()
+    monkeypatch.setattr(TorchKernel, "__call__", lambda *a, **k: pytest.fail("took the kernel"))
+    (out, _), cache = model.run_with_cache(x)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
+    assert sorted(cache) == sorted(model.hook_names)
 
 
 def test_cache_shows_the_hidden_state_at_every_step() -> None:
@@ -93,7 +94,9 @@ def test_bad_input_raises_shape_error_naming_shapes(x, h0, match) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", [torch.nn.RNN(3, 4, bidirectional=True), torch.nn.GRU(3, 4)], ids=["bidirectional", "gru"]
+    "module",
+    [torch.nn.RNN(3, 4, bidirectional=True), torch.nn.GRU(3, 4), torch.nn.RNN(3, 4, 2, dropout=0.1)],
+    ids=["bidirectional", "gru", "dropout"],
 )
 def test_from_torch_refuses_what_it_cannot_copy(module) -> None:
     with pytest.raises(ConfigError):

@@ -1,7 +1,8 @@
 """The LSTM, its forget, input and output gates and its cell state written out.
 
 Source: Hochreiter & Schmidhuber (1997), with the forget gate of Gers et al. (2000); the
-equations, gate order (i, f, g, o) and parameter layout are those of ``torch.nn.LSTM``:
+equations, gate order (i, f, g, o) and parameter layout are those of ``torch.nn.LSTM``
+(https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html):
 
     i_t = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)      input gate
     f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)      forget gate
@@ -11,8 +12,10 @@ equations, gate order (i, f, g, o) and parameter layout are those of ``torch.nn.
     h_t = o_t * tanh(c_t)
 
 The four gates' weights are stacked in ``W_ih: [4*d_hidden, d_in]`` and ``W_hh: [4*d_hidden,
-d_hidden]``, so each step is a single matmul. Hooks fire once per sequence on the stacked
-activation (see ``circuitlab.nets.rnn``).
+d_hidden]``, so each step is a single matmul. ``LSTMLayer.loop`` is these equations step by step
+(the reference path, taken by a hooked layer); without hooks the layer runs ``torch.nn.LSTM``'s
+fused kernel on its own Parameters. Hooks fire once per sequence on the stacked activation (see
+``circuitlab.nets.rnn``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from torch import Tensor, nn
 
 from circuitlab.errors import ShapeError
 from circuitlab.hooks import HookPoint
-from circuitlab.nets.bptt import LSTMRecurrence, oifg_rows
 from circuitlab.nets.rnn import RecurrentLayer, RecurrentNet
 
 GATES = ("i", "f", "g", "o")
@@ -37,39 +39,25 @@ class LSTMLayer(RecurrentLayer):
 
     def __init__(self, d_in: int, d_hidden: int, bias: bool = True) -> None:
         super().__init__(d_in, d_hidden, bias)
-        self.hook_i, self.hook_f, self.hook_g, self.hook_o = (
-            HookPoint(),
-            HookPoint(),
-            HookPoint(),
-            HookPoint(),
-        )
+        self.hook_i, self.hook_f, self.hook_g, self.hook_o = (HookPoint() for _ in GATES)
         self.hook_c = HookPoint()
         self.hook_h = HookPoint()
+        self.points = (self.hook_i, self.hook_f, self.hook_g, self.hook_o, self.hook_c, self.hook_h)
 
     def forward(self, x: Float[Tensor, "pos batch d_in"], h: Tensor, c: Tensor):
-        """Time-major ``x`` -> (``out: [pos, batch, d_hidden]``, ``h_n``, ``c_n``). Runs the fused
-        BPTT recurrence unless a gate hook may edit its gate, which needs the step-by-step loop;
-        hooks that only read the gates (``run_with_cache``) see the fused recurrence's gates."""
-        gate_hooks = [getattr(self, f"hook_{name}") for name in GATES]
-        if any(hook.edits for hook in gate_hooks):
-            hs, cs = self.loop(self.input_projection(x), h, c)
-        else:
-            b = None if self.b_ih is None else oifg_rows(self.b_ih + self.b_hh)
-            read = any(hook.active for hook in gate_hooks)
-            hs, cs, *gates = LSTMRecurrence.apply(
-                x, h, c, oifg_rows(self.W_ih), oifg_rows(self.W_hh), b, read
-            )
-            if read:
-                o, i, f, g = gates[0].transpose(1, 2).chunk(4, dim=2)  # [pos, batch, d_hidden] each
-                for name, value in zip(GATES, (i, f, g, o), strict=True):
-                    self.fire(getattr(self, f"hook_{name}"), value)
+        """Time-major ``x`` -> (``out: [pos, batch, d_hidden]``, ``h_n``, ``c_n``): torch's kernel,
+        or the step-by-step ``loop`` when a hook is attached."""
+        if not self.hooked:
+            out, (h_n, c_n) = self.kernel([self], x, (h[None], c[None]), batch_first=False)
+            return out, h_n[0], c_n[0]
+        hs, cs = self.loop(self.input_projection(x), h, c)
         cs = self.fire(self.hook_c, cs)
         out = self.fire(self.hook_h, hs)
         return out, out[-1], cs[-1]
 
     def loop(self, xW: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        """The equations step by step under autograd (the readable reference path); fires the
-        gate hooks on ``[batch, pos, d_hidden]`` stacks."""
+        """The equations step by step under autograd (the reference path), from ``xW_t = W_ih x_t +
+        b_ih + b_hh``; fires the gate hooks on ``[batch, pos, d_hidden]`` stacks."""
         W_hh_T, hs, cs = self.W_hh.T, [], []
         gates: dict[str, list[Tensor]] = {name: [] for name in GATES}
         for t in range(xW.shape[0]):
@@ -88,15 +76,14 @@ class LSTMLayer(RecurrentLayer):
 
 
 class LSTM(RecurrentNet):
-    """Stacked LSTM with torch's interface.
+    """Stacked LSTM with torch's interface: ``LSTM(d_in, d_hidden, num_layers, bias, batch_first)``.
 
     ``forward(x: [batch, pos, d_in], state=(h0, c0) | None) -> (out, (h_n, c_n))``: ``out: [batch,
-    pos, d_hidden]`` is the last layer's h_t; ``h_n, c_n: [num_layers, batch, d_hidden]``. With
+    pos, d_hidden]`` is the last layer's h_t; ``h0, c0, h_n, c_n: [num_layers, batch, d_hidden]``. With
     ``batch_first=False`` x and out are ``[pos, batch, ...]``. Hook names ``layers.{k}.hook_{i,f,g,o,c,h}``
     (``run_with_cache`` shows every gate as ``[batch, pos, d_hidden]``).
     """
 
-    layer_cls = LSTMLayer
     torch_cls = nn.LSTM
 
     def __init__(
@@ -104,22 +91,20 @@ class LSTM(RecurrentNet):
     ) -> None:
         super().__init__(d_in, d_hidden, num_layers, bias, batch_first)
 
+    def _make_layer(self, d_in: int) -> RecurrentLayer:
+        return LSTMLayer(d_in, self.cfg.d_hidden, self.cfg.bias)
+
     def forward(
         self,
         x: Float[Tensor, "batch pos d_in"],
         state: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        x = self._time_major(x)
-        batch = x.shape[1]
-        if state is None:
-            h0 = c0 = self._zeros(batch)
-        else:
+        batch = self._check_input(x)
+        if state is not None:
             if not isinstance(state, tuple | list) or len(state) != 2:
                 raise ShapeError(f"LSTM state: expected a pair (h0, c0), got {type(state).__name__}")
-            h0, c0 = self._check_state(state[0], batch, "h0"), self._check_state(state[1], batch, "c0")
-        hs, cs = [], []
-        for k, layer in enumerate(self.layers):
-            x, h_n, c_n = layer(x, h0[k], c0[k])
-            hs.append(h_n)
-            cs.append(c_n)
-        return self._output(x), (torch.stack(hs), torch.stack(cs))
+            state = (self._check_state(state[0], batch, "h0"), self._check_state(state[1], batch, "c0"))
+        if not self.hooked:
+            return self.kernel(self.layers, x, state, self.cfg.batch_first)
+        out, (h_n, c_n) = self._layer_by_layer(x, (None, None) if state is None else state)
+        return out, (h_n, c_n)

@@ -1,16 +1,20 @@
 """The Elman RNN, h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), and the machinery the LSTM shares.
 
-Source: Elman (1990), "Finding structure in time"; parameter layout and names as in
+Source: Elman (1990), "Finding structure in time"; equations, parameter layout and names as in
 ``torch.nn.RNN`` (``weight_ih_l{k}: [G*d_hidden, d_in]``, left-multiplying), so that
 ``RNN.from_torch`` is a copy.
 
-Speed: the input projection ``W_ih x_t + b_ih + b_hh`` is computed for all steps in one matmul
-before the loop; each step is one ``addmm`` for the recurrence plus elementwise ops.
+Two paths compute the same numbers (the tests check outputs and gradients of both against
+``torch.nn``). The reference path is each layer's ``loop``: the equations step by step under
+autograd. The fast path, taken when no hook point of a layer has a hook, runs torch.nn's fused
+kernel on the layers' own Parameters (``circuitlab.nets.kernels``): one call for the whole stack
+when nothing is hooked, one per unhooked layer otherwise.
 
 Hooks: each layer's hook points fire once per sequence, on the activation stacked over time as
 ``[batch, pos, d_hidden]`` (not once per step, which would cost a Python call per step). A hook
-that returns a replacement changes what the layer passes on (its output, the next layer's input,
-and the final state read from it); it does not re-run the recurrence.
+on ``hook_h`` (or the LSTM's ``hook_c``) that returns a replacement changes what the layer passes
+on (its output, the next layer's input, and the final state read from it); it does not re-run
+the recurrence. The other hook points (``hook_pre``, the gates) show the recurrence's values.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from torch import Tensor, nn
 
 from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.hooks import HookedModule, HookPoint
-from circuitlab.nets.bptt import RNNRecurrence
+from circuitlab.nets.kernels import TorchKernel
 
 NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
@@ -62,6 +66,13 @@ class RecurrentLayer(HookedModule):
         self.W_hh = nn.Parameter(torch.empty(G, d_hidden).uniform_(-bound, bound))
         self.b_ih = nn.Parameter(torch.empty(G).uniform_(-bound, bound)) if bias else None
         self.b_hh = nn.Parameter(torch.empty(G).uniform_(-bound, bound)) if bias else None
+        self.points: tuple[HookPoint, ...] = ()  # the layer's hook points, set by subclasses
+        self.kernel = TorchKernel()  # the fast path
+
+    @property
+    def hooked(self) -> bool:
+        """True when a hook is attached to any of the layer's hook points (then it takes ``loop``)."""
+        return any(point.active for point in self.points)
 
     def input_projection(self, x: Float[Tensor, "pos batch d_in"]) -> Float[Tensor, "pos batch gates"]:
         """``W_ih x_t + b_ih + b_hh`` for every step at once (one matmul)."""
@@ -86,20 +97,19 @@ class RNNLayer(RecurrentLayer):
         self.nonlinearity = nonlinearity
         self.hook_pre = HookPoint()
         self.hook_h = HookPoint()
+        self.points = (self.hook_pre, self.hook_h)
 
     def forward(self, x: Float[Tensor, "pos batch d_in"], h: Float[Tensor, "batch d_hidden"]):
-        """Time-major ``x`` -> (``out: [pos, batch, d_hidden]``, ``h_n``). Runs the fused BPTT
-        recurrence unless ``hook_pre`` is hooked, which needs the step-by-step loop."""
-        xW = self.input_projection(x)
-        if self.hook_pre.active:
-            hs = self.loop(xW, h)
-        else:
-            hs = RNNRecurrence.apply(xW, h, self.W_hh, self.nonlinearity)
-        out = self.fire(self.hook_h, hs)
+        """Time-major ``x`` -> (``out: [pos, batch, d_hidden]``, ``h_n``): torch's kernel, or the
+        step-by-step ``loop`` when a hook is attached."""
+        if not self.hooked:
+            out, h_n = self.kernel([self], x, h[None], batch_first=False)
+            return out, h_n[0]
+        out = self.fire(self.hook_h, self.loop(self.input_projection(x), h))
         return out, out[-1]
 
     def loop(self, xW: Tensor, h: Tensor) -> Tensor:
-        """The recurrence step by step under autograd (the readable reference path)."""
+        """The recurrence step by step under autograd (the reference path); fires ``hook_pre``."""
         phi, W_hh_T, hs, pres = NONLINEARITIES[self.nonlinearity], self.W_hh.T, [], []
         for t in range(xW.shape[0]):
             pre = torch.addmm(xW[t], h, W_hh_T)  # W_ih x_t + b_ih + b_hh + W_hh h_{t-1}
@@ -111,9 +121,8 @@ class RNNLayer(RecurrentLayer):
 
 
 class RecurrentNet(HookedModule):
-    """Stacked recurrent layers with torch's interface; subclasses set ``layer_cls`` and the state."""
+    """Stacked recurrent layers with torch's interface; subclasses set the layers and the state."""
 
-    layer_cls: type[RecurrentLayer] = RNNLayer
     torch_cls: type[nn.RNNBase] = nn.RNN
 
     def __init__(
@@ -126,18 +135,26 @@ class RecurrentNet(HookedModule):
         nonlinearity: str = "tanh",
     ) -> None:
         super().__init__()
-        self.cfg = RecurrentConfig(d_in, d_hidden, num_layers, bias, batch_first, nonlinearity)
-        self.layers = nn.ModuleList(self._make_layer(d_in if k == 0 else d_hidden) for k in range(num_layers))
+        self.cfg = cfg = RecurrentConfig(d_in, d_hidden, num_layers, bias, batch_first, nonlinearity)
+        self.kernel = TorchKernel()  # the fast path for the whole stack
+        self.layers = nn.ModuleList(
+            self._make_layer(cfg.d_in if k == 0 else cfg.d_hidden) for k in range(cfg.num_layers)
+        )
 
     def _make_layer(self, d_in: int) -> RecurrentLayer:
-        return self.layer_cls(d_in, self.cfg.d_hidden, self.cfg.bias)
+        raise NotImplementedError
 
     @property
     def batch_first(self) -> bool:
         return self.cfg.batch_first
 
-    def _time_major(self, x: Tensor) -> Tensor:
-        """Check ``x`` and return it as ``[pos, batch, d_in]``."""
+    @property
+    def hooked(self) -> bool:
+        """True when any layer has a hook (then the stack runs layer by layer)."""
+        return any(layer.hooked for layer in self.layers)
+
+    def _check_input(self, x: Tensor) -> int:
+        """Check ``x`` (``[batch, pos, d_in]``, or ``[pos, batch, d_in]``) and return the batch size."""
         cfg, name = self.cfg, type(self).__name__
         want = "[batch, pos, d_in]" if cfg.batch_first else "[pos, batch, d_in]"
         want = want.replace("d_in", str(cfg.d_in))
@@ -154,7 +171,7 @@ class RecurrentNet(HookedModule):
                 f"{name} input: expected dtype {w.dtype} of shape {want}, got {x.dtype} of shape "
                 f"{tuple(x.shape)}; {hint or f'cast with x.to({w.dtype})'}"
             )
-        return rearrange(x, "b p d -> p b d") if cfg.batch_first else x
+        return x.shape[0] if cfg.batch_first else x.shape[1]
 
     def _check_state(self, s: Tensor | None, batch: int, what: str) -> Tensor | None:
         if s is None:
@@ -169,12 +186,17 @@ class RecurrentNet(HookedModule):
             )
         return s
 
-    def _zeros(self, batch: int) -> Tensor:
-        w = self.layers[0].W_ih
-        return w.new_zeros(self.cfg.num_layers, batch, self.cfg.d_hidden)
-
-    def _output(self, out: Tensor) -> Tensor:
-        return rearrange(out, "p b h -> b p h") if self.cfg.batch_first else out
+    def _layer_by_layer(self, x: Tensor, states: tuple[Tensor | None, ...]) -> tuple[Tensor, list[Tensor]]:
+        """Each layer in turn (hooked ones take their loop): ``out`` and the stacked final states."""
+        x = rearrange(x, "b p d -> p b d") if self.cfg.batch_first else x
+        zeros = self.layers[0].W_ih.new_zeros(self.cfg.num_layers, x.shape[1], self.cfg.d_hidden)
+        states = tuple(zeros if s is None else s for s in states)
+        finals = []
+        for k, layer in enumerate(self.layers):
+            x, *final = layer(x, *(s[k] for s in states))
+            finals.append(final)
+        out = rearrange(x, "p b h -> b p h") if self.cfg.batch_first else x
+        return out, [torch.stack(f) for f in zip(*finals, strict=True)]
 
     @classmethod
     def from_torch(cls, module: nn.RNNBase):
@@ -212,7 +234,8 @@ class RecurrentNet(HookedModule):
 
 
 class RNN(RecurrentNet):
-    """Elman RNN: ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, stacked ``num_layers`` deep.
+    """Elman RNN: ``h_t = phi(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, phi = tanh (or relu), stacked
+    ``num_layers`` deep.
 
     ``forward(x: [batch, pos, d_in], h0: [num_layers, batch, d_hidden] | None) -> (out, h_n)``
     with ``out: [batch, pos, d_hidden]`` (the last layer's h_t for every t) and ``h_n: [num_layers,
@@ -225,12 +248,9 @@ class RNN(RecurrentNet):
 
     def forward(
         self, x: Float[Tensor, "batch pos d_in"], h0: Float[Tensor, "n_layers batch d_hidden"] | None = None
-    ):
-        x = self._time_major(x)
-        h0 = self._check_state(h0, x.shape[1], "h0")
-        h0 = self._zeros(x.shape[1]) if h0 is None else h0
-        finals = []
-        for k, layer in enumerate(self.layers):
-            x, h_n = layer(x, h0[k])
-            finals.append(h_n)
-        return self._output(x), torch.stack(finals)
+    ) -> tuple[Tensor, Tensor]:
+        h0 = self._check_state(h0, self._check_input(x), "h0")
+        if not self.hooked:
+            return self.kernel(self.layers, x, h0, self.cfg.batch_first)
+        out, (h_n,) = self._layer_by_layer(x, (h0,))
+        return out, h_n
