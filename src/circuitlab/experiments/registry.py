@@ -172,17 +172,17 @@ CLAIMS: tuple[Claim, ...] = (
           "One layer Transformers: They emulate bigram + skipgram statistics. There are two main circuits- "
           "QK(which computes relations between tokens) and OV (which computes how each token affects the "
           "output if attended to).",
-          "A 1-layer attention-only model beats the 0-layer one, mostly on tokens already in the context; "
-          "most heads copy (positive OV eigenvalues), and >= 3 skip-trigrams read off its QK and OV "
-          "circuits occur in the corpus.",
+          "A 1-layer attention-only model has a lower validation loss than the 0-layer one, gaining more on "
+          "tokens already in the context than elsewhere; more than half its heads copy (positive OV "
+          "eigenvalues), and >= 3 skip-trigrams read off its QK and OV circuits occur in the corpus.",
           one_layer_skip_trigrams, "val_loss_one_layer"),
     Claim("two_layer_induction", "Two layers form induction heads by K-composition", "Reverse Engineering",
           "Two layer Transformers: At this stage, the composition of attention Heads across layers leads to "
           "formation of induction heads which are equivalent to a simple in-context learning algorithms. The "
           "formation of these induction heads lead to a turning point for emergence.",
           "A 2-layer attention-only model trained on code grows a layer-1 induction head (score >= 0.7) "
-          "whose keys read a previous-token head by K-composition, and zero-ablating it removes >= 80% of "
-          "its in-context gain.",
+          "whose K-composition with the top previous-token head beats random and its Q- and V-composition, "
+          "and zero-ablating the induction heads removes >= 80% of the in-context gain.",
           two_layer_induction, "max_induction_score"),
     Claim("sae_transformer", "A sparse autoencoder on the residual stream", "Superposition",
           "The high load on residual stream bandwidth that leads to superposition also leads to the memory "
