@@ -431,7 +431,7 @@ LIB_CASES = [
     Case(
         "config-mlp-unknown-activation", lambda e: MLP(sizes=[5, 3], activation="swish"), "'swish'", "one of"
     ),
-    Case("config-rnn-negative-size", lambda e: RNN(3, -2), "d_hidden=-2", "positive integer"),
+    Case("config-rnn-negative-size", lambda e: RNN(3, -2), "d_hidden=-2", ">= 1"),
     Case(
         "hook-name-unknown",
         lambda e: e.model.run_with_hooks(

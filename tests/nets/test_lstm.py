@@ -8,7 +8,7 @@ import torch
 import circuitlab as cl
 from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.hooks import ReadsOnly
-from circuitlab.nets import LSTM
+from circuitlab.nets import LSTM, RecurrentConfig
 from circuitlab.nets.kernels import TorchKernel
 from circuitlab.nets.lstm import LSTMLayer
 
@@ -74,7 +74,7 @@ def test_gradients_match_torch_when_only_one_output_is_used(used: str, path: str
 
 
 def test_a_hook_forces_the_loop_and_no_hook_takes_the_kernel(monkeypatch) -> None:
-    model, x = LSTM(3, 4, num_layers=2), torch.randn(2, 5, 3)
+    model, x = LSTM(3, 4, n_layers=2), torch.randn(2, 5, 3)
     expected = model(x)[0]
     monkeypatch.setattr(LSTMLayer, "loop", lambda *a: pytest.fail("took the loop without a hook"))
     model(x)
@@ -96,7 +96,7 @@ def test_a_hook_forces_the_loop_and_no_hook_takes_the_kernel(monkeypatch) -> Non
 
 
 def test_run_with_cache_shows_every_gate_and_the_cell_state() -> None:
-    model = cl.nets.LSTM(3, 4, num_layers=2)
+    model = cl.nets.LSTM(3, 4, n_layers=2)
     x = torch.randn(2, 5, 3)
     out, (h_n, c_n) = model(x)
     (cached_out, _), cache = model.run_with_cache(x)
@@ -120,6 +120,18 @@ def test_caching_only_h_and_c_gives_the_values_of_the_full_cache() -> None:
     assert sorted(hc) == ["layers.0.hook_c", "layers.0.hook_h"]
     torch.testing.assert_close(hc["layers.0.hook_c"], full["layers.0.hook_c"])
     torch.testing.assert_close(hc["layers.0.hook_h"], full["layers.0.hook_h"])
+
+
+def test_config_builds_the_model_and_round_trips_through_json() -> None:
+    cfg = RecurrentConfig(d_in=3, d_hidden=5, n_layers=2, bias=False)
+    model = LSTM(cfg)
+    assert model.cfg is cfg and LSTM(3, 5, 2, False).cfg == cfg
+    again = LSTM(RecurrentConfig.from_dict(cfg.to_dict()))
+    assert [p.shape for p in again.parameters()] == [p.shape for p in model.parameters()]
+    with pytest.warns(DeprecationWarning, match="n_layers"):
+        assert LSTM(3, 5, num_layers=2, bias=False).cfg == cfg
+    with pytest.raises(ConfigError, match="tanh"):
+        LSTM(cfg.replace(nonlinearity="relu"))
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import torch
 
 import circuitlab as cl
 from circuitlab.errors import ConfigError, ShapeError
-from circuitlab.nets import RNN, RNNLayer
+from circuitlab.nets import RNN, RecurrentConfig, RNNLayer
 from circuitlab.nets.kernels import TorchKernel
 
 SHAPES = [
@@ -52,7 +52,7 @@ def test_rnn_matches_torch_rnn_outputs_and_gradients(s: dict, path: str) -> None
 
 
 def test_a_hook_forces_the_loop_and_no_hook_takes_the_kernel(monkeypatch) -> None:
-    model, x = RNN(3, 4, num_layers=2), torch.randn(2, 5, 3)
+    model, x = RNN(3, 4, n_layers=2), torch.randn(2, 5, 3)
     expected = model(x)[0]
     monkeypatch.setattr(RNNLayer, "loop", lambda *a: pytest.fail("took the loop without a hook"))
     model(x)
@@ -64,7 +64,7 @@ def test_a_hook_forces_the_loop_and_no_hook_takes_the_kernel(monkeypatch) -> Non
 
 
 def test_cache_shows_the_hidden_state_at_every_step() -> None:
-    model = cl.nets.RNN(3, 4, num_layers=2)
+    model = cl.nets.RNN(3, 4, n_layers=2)
     x = torch.randn(2, 5, 3)
     (out, _), cache = model.run_with_cache(x)
     assert cache["layers.1.hook_h"].shape == (2, 5, 4)
@@ -76,6 +76,51 @@ def test_a_hook_on_h_edits_what_the_layer_passes_on() -> None:
     model = RNN(3, 4)
     out, h_n = model.run_with_hooks(torch.randn(2, 5, 3), fwd_hooks=[("layers.0.hook_h", lambda a, h: a * 0)])
     assert out.abs().sum() == 0 and h_n.abs().sum() == 0
+
+
+def test_state_h0_and_positional_state_are_the_same_argument() -> None:
+    model, x, h0 = RNN(3, 4, 2), torch.randn(2, 5, 3), torch.randn(2, 2, 4)
+    by_position, by_state, by_h0 = model(x, h0), model(x, state=h0), model(x, h0=h0)
+    torch.testing.assert_close(by_state[1], by_position[1])
+    torch.testing.assert_close(by_h0[1], by_position[1])
+    assert not torch.allclose(model(x)[1], by_position[1])
+    with pytest.raises(ShapeError, match="once"):
+        model(x, h0, h0=h0)
+
+
+def test_config_builds_the_model_and_round_trips_through_json() -> None:
+    cfg = RecurrentConfig(d_in=3, d_hidden=5, n_layers=2, batch_first=False, nonlinearity="relu")
+    model = RNN(cfg)
+    assert model.cfg is cfg
+    again = RNN(RecurrentConfig.from_dict(cfg.to_dict()))
+    assert again.cfg == cfg
+    assert [p.shape for p in again.parameters()] == [p.shape for p in model.parameters()]
+    assert RNN(3, 5, 2, True, False, "relu").cfg == cfg
+
+
+def test_old_name_num_layers_still_works_and_warns() -> None:
+    with pytest.warns(DeprecationWarning, match="n_layers"):
+        model = RNN(3, 4, num_layers=2)
+    assert model.cfg.n_layers == 2 and len(model.layers) == 2
+    old_json = {"d_in": 3, "d_hidden": 4, "num_layers": 2, "bias": True, "batch_first": True}
+    assert RecurrentConfig.from_dict(old_json).n_layers == 2
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: RecurrentConfig(3, 4, n_layers=2.5), "n_layers=2.5"),
+        (lambda: RecurrentConfig(3, 4, bias="yes"), "bias='yes'"),
+        (lambda: RecurrentConfig(3, 4, nonlinearity="gelu"), "'gelu'.*tanh, relu"),
+        (lambda: RNN(3, -2), "d_hidden=-2"),
+        (lambda: RNN(RecurrentConfig(3, 4), 5), "together with"),
+        (lambda: RecurrentConfig.from_dict({"d_in": 3, "d_hidden": 4, "n_layer": 2}), "n_layer"),
+    ],
+    ids=["fractional-layers", "bias-string", "unknown-nonlinearity", "negative", "config-and-sizes", "typo"],
+)
+def test_bad_config_raises_config_error_naming_the_field(make, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make()
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from circuitlab.errors import ShapeError
+from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.hooks import HookPoint
-from circuitlab.nets.rnn import RecurrentLayer, RecurrentNet
+from circuitlab.nets.rnn import RecurrentConfig, RecurrentLayer, RecurrentNet, recurrent_config
 
 GATES = ("i", "f", "g", "o")
 
@@ -76,10 +76,11 @@ class LSTMLayer(RecurrentLayer):
 
 
 class LSTM(RecurrentNet):
-    """Stacked LSTM with torch's interface: ``LSTM(d_in, d_hidden, num_layers, bias, batch_first)``.
+    """Stacked LSTM with torch's interface: ``LSTM(RecurrentConfig(...))`` or ``LSTM(d_in, d_hidden,
+    n_layers, bias, batch_first)``.
 
     ``forward(x: [batch, pos, d_in], state=(h0, c0) | None) -> (out, (h_n, c_n))``: ``out: [batch,
-    pos, d_hidden]`` is the last layer's h_t; ``h0, c0, h_n, c_n: [num_layers, batch, d_hidden]``. With
+    pos, d_hidden]`` is the last layer's h_t; ``h0, c0, h_n, c_n: [n_layers, batch, d_hidden]``. With
     ``batch_first=False`` x and out are ``[pos, batch, ...]``. Hook names ``layers.{k}.hook_{i,f,g,o,c,h}``
     (``run_with_cache`` shows every gate as ``[batch, pos, d_hidden]``).
     """
@@ -87,9 +88,22 @@ class LSTM(RecurrentNet):
     torch_cls = nn.LSTM
 
     def __init__(
-        self, d_in: int, d_hidden: int, num_layers: int = 1, bias: bool = True, batch_first: bool = True
+        self,
+        cfg: RecurrentConfig | int,
+        d_hidden: int | None = None,
+        n_layers: int | None = None,
+        bias: bool | None = None,
+        batch_first: bool | None = None,
+        *,
+        num_layers: int | None = None,
     ) -> None:
-        super().__init__(d_in, d_hidden, num_layers, bias, batch_first)
+        fields = dict(d_hidden=d_hidden, n_layers=n_layers, bias=bias, batch_first=batch_first)
+        cfg = recurrent_config("LSTM", cfg, num_layers, **fields)
+        if cfg.nonlinearity != "tanh":
+            raise ConfigError(
+                f"LSTM: nonlinearity={cfg.nonlinearity!r}; the LSTM's is tanh (set it to 'tanh')"
+            )
+        super().__init__(cfg)
 
     def _make_layer(self, d_in: int) -> RecurrentLayer:
         return LSTMLayer(d_in, self.cfg.d_hidden, self.cfg.bias)

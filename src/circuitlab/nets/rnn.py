@@ -20,6 +20,7 @@ the recurrence. The other hook points (``hook_pre``, the gates) show the recurre
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +28,7 @@ from einops import rearrange
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from circuitlab.config import Config, check_bool, check_choice, check_int, config_or_fields
 from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.hooks import HookedModule, HookPoint
 from circuitlab.nets.kernels import TorchKernel
@@ -35,22 +37,45 @@ NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 @dataclass(frozen=True)
-class RecurrentConfig:
-    """Shape of a (stacked) recurrent net; ``batch_first`` as in torch (default True here)."""
+class RecurrentConfig(Config):
+    """Shape of a stack of ``n_layers`` recurrent layers; ``batch_first`` as in torch (default True
+    here); ``nonlinearity`` (tanh or relu) is the RNN's phi (the LSTM's is always tanh)."""
 
     d_in: int
     d_hidden: int
-    num_layers: int = 1
+    n_layers: int = 1
     bias: bool = True
     batch_first: bool = True
     nonlinearity: str = "tanh"
 
     def __post_init__(self) -> None:
-        for name in ("d_in", "d_hidden", "num_layers"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be a positive integer")
-        if self.nonlinearity not in NONLINEARITIES:
-            raise ConfigError(f"nonlinearity={self.nonlinearity!r}: expected one of {sorted(NONLINEARITIES)}")
+        for name in ("d_in", "d_hidden", "n_layers"):
+            check_int(self, name, low=1)
+        check_bool(self, "bias")
+        check_bool(self, "batch_first")
+        check_choice(self, "nonlinearity", NONLINEARITIES)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RecurrentConfig:
+        """As ``Config.from_dict``; also reads JSON written before ``num_layers`` became ``n_layers``."""
+        if isinstance(data, dict) and "num_layers" in data:
+            if "n_layers" in data:
+                raise ConfigError("RecurrentConfig: give n_layers only (num_layers is its old name)")
+            data = {("n_layers" if k == "num_layers" else k): v for k, v in data.items()}
+        return super().from_dict(data)
+
+
+def recurrent_config(name: str, first, num_layers: int | None, **fields) -> RecurrentConfig:
+    """The config of ``RNN(cfg)`` or of the torch-style ``RNN(d_in, d_hidden, n_layers, ...)``
+    (fields left None take the config's defaults); ``num_layers`` is ``n_layers``'s old name."""
+    if num_layers is not None:
+        warnings.warn(f"{name}(num_layers=) is deprecated; use n_layers=", DeprecationWarning, stacklevel=3)
+        if fields["n_layers"] is not None:
+            raise ConfigError(f"{name}: give n_layers only (num_layers is its old name)")
+        fields["n_layers"] = num_layers
+    if not isinstance(first, RecurrentConfig) and fields["d_hidden"] is None:
+        raise ConfigError(f"{name}: missing d_hidden; use {name}(d_in, d_hidden) or {name}(cfg)")
+    return config_or_fields(RecurrentConfig, first, **fields)
 
 
 class RecurrentLayer(HookedModule):
@@ -125,20 +150,12 @@ class RecurrentNet(HookedModule):
 
     torch_cls: type[nn.RNNBase] = nn.RNN
 
-    def __init__(
-        self,
-        d_in: int,
-        d_hidden: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = True,
-        nonlinearity: str = "tanh",
-    ) -> None:
+    def __init__(self, cfg: RecurrentConfig) -> None:
         super().__init__()
-        self.cfg = cfg = RecurrentConfig(d_in, d_hidden, num_layers, bias, batch_first, nonlinearity)
+        self.cfg = cfg
         self.kernel = TorchKernel()  # the fast path for the whole stack
         self.layers = nn.ModuleList(
-            self._make_layer(cfg.d_in if k == 0 else cfg.d_hidden) for k in range(cfg.num_layers)
+            self._make_layer(cfg.d_in if k == 0 else cfg.d_hidden) for k in range(cfg.n_layers)
         )
 
     def _make_layer(self, d_in: int) -> RecurrentLayer:
@@ -177,11 +194,11 @@ class RecurrentNet(HookedModule):
         if s is None:
             return None
         cfg, w = self.cfg, self.layers[0].W_ih
-        want = (cfg.num_layers, batch, cfg.d_hidden)
+        want = (cfg.n_layers, batch, cfg.d_hidden)
         if not isinstance(s, Tensor) or tuple(s.shape) != want or s.dtype != w.dtype:
             got = f"{tuple(s.shape)} {s.dtype}" if isinstance(s, Tensor) else type(s).__name__
             raise ShapeError(
-                f"{type(self).__name__} {what}: expected shape [num_layers, batch, d_hidden] = "
+                f"{type(self).__name__} {what}: expected shape [n_layers, batch, d_hidden] = "
                 f"{list(want)} {w.dtype}, got {got}"
             )
         return s
@@ -189,7 +206,7 @@ class RecurrentNet(HookedModule):
     def _layer_by_layer(self, x: Tensor, states: tuple[Tensor | None, ...]) -> tuple[Tensor, list[Tensor]]:
         """Each layer in turn (hooked ones take their loop): ``out`` and the stacked final states."""
         x = rearrange(x, "b p d -> p b d") if self.cfg.batch_first else x
-        zeros = self.layers[0].W_ih.new_zeros(self.cfg.num_layers, x.shape[1], self.cfg.d_hidden)
+        zeros = self.layers[0].W_ih.new_zeros(self.cfg.n_layers, x.shape[1], self.cfg.d_hidden)
         states = tuple(zeros if s is None else s for s in states)
         finals = []
         for k, layer in enumerate(self.layers):
@@ -212,17 +229,17 @@ class RecurrentNet(HookedModule):
                 f"proj_size={getattr(module, 'proj_size', 0)}, dropout={module.dropout} are not supported; "
                 "use a unidirectional module without projection or dropout"
             )
-        kwargs = {"nonlinearity": module.nonlinearity} if cls.torch_cls is nn.RNN else {}
-        net = cls(
+        nonlinearity = module.nonlinearity if cls.torch_cls is nn.RNN else "tanh"
+        cfg = RecurrentConfig(
             module.input_size,
             module.hidden_size,
             module.num_layers,
             module.bias,
             module.batch_first,
-            **kwargs,
+            nonlinearity,
         )
         w0 = module.weight_ih_l0
-        net = net.to(device=w0.device, dtype=w0.dtype)
+        net = cls(cfg).to(device=w0.device, dtype=w0.dtype)
         with torch.no_grad():
             for k, layer in enumerate(net.layers):
                 layer.W_ih.copy_(getattr(module, f"weight_ih_l{k}"))
@@ -235,21 +252,41 @@ class RecurrentNet(HookedModule):
 
 class RNN(RecurrentNet):
     """Elman RNN: ``h_t = phi(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, phi = tanh (or relu), stacked
-    ``num_layers`` deep.
+    ``n_layers`` deep; ``RNN(RecurrentConfig(...))`` or ``RNN(d_in, d_hidden, n_layers, ...)``.
 
-    ``forward(x: [batch, pos, d_in], h0: [num_layers, batch, d_hidden] | None) -> (out, h_n)``
-    with ``out: [batch, pos, d_hidden]`` (the last layer's h_t for every t) and ``h_n: [num_layers,
-    batch, d_hidden]``; with ``batch_first=False``, x and out are ``[pos, batch, ...]`` as in torch.
-    Hook names: ``layers.{k}.hook_pre`` and ``layers.{k}.hook_h``, ``[batch, pos, d_hidden]``.
+    ``forward(x: [batch, pos, d_in], state: [n_layers, batch, d_hidden] | None) -> (out, h_n)``
+    with ``out: [batch, pos, d_hidden]`` (the last layer's h_t for every t) and ``h_n: [n_layers,
+    batch, d_hidden]``; ``h0=`` is another name for ``state``. With ``batch_first=False``, x and out
+    are ``[pos, batch, ...]`` as in torch. Hook names: ``layers.{k}.hook_pre`` and
+    ``layers.{k}.hook_h``, ``[batch, pos, d_hidden]``.
     """
+
+    def __init__(
+        self,
+        cfg: RecurrentConfig | int,
+        d_hidden: int | None = None,
+        n_layers: int | None = None,
+        bias: bool | None = None,
+        batch_first: bool | None = None,
+        nonlinearity: str | None = None,
+        *,
+        num_layers: int | None = None,
+    ) -> None:
+        fields = dict(d_hidden=d_hidden, n_layers=n_layers, bias=bias, batch_first=batch_first)
+        super().__init__(recurrent_config("RNN", cfg, num_layers, nonlinearity=nonlinearity, **fields))
 
     def _make_layer(self, d_in: int) -> RecurrentLayer:
         return RNNLayer(d_in, self.cfg.d_hidden, self.cfg.bias, self.cfg.nonlinearity)
 
     def forward(
-        self, x: Float[Tensor, "batch pos d_in"], h0: Float[Tensor, "n_layers batch d_hidden"] | None = None
+        self,
+        x: Float[Tensor, "batch pos d_in"],
+        state: Float[Tensor, "n_layers batch d_hidden"] | None = None,
+        h0: Float[Tensor, "n_layers batch d_hidden"] | None = None,
     ) -> tuple[Tensor, Tensor]:
-        h0 = self._check_state(h0, self._check_input(x), "h0")
+        if h0 is not None and state is not None:
+            raise ShapeError("RNN: pass the initial state once, as state= (or its other name h0=)")
+        h0 = self._check_state(h0 if state is None else state, self._check_input(x), "h0")
         if not self.hooked:
             return self.kernel(self.layers, x, h0, self.cfg.batch_first)
         out, (h_n,) = self._layer_by_layer(x, (h0,))
