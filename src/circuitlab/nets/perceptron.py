@@ -63,7 +63,9 @@ def _config_of(w: Tensor, b: Tensor | None) -> PerceptronConfig:
         raise ShapeError(f"Perceptron b: expected shape [1] or a float, got {tuple(b.shape)}")
     b_dtype = b.dtype if b is not None and b.is_floating_point() else torch.float32
     names = {v: k for k, v in DTYPES.items()}
-    return PerceptronConfig(w.shape[0], b is not None, names.get(w.dtype, str(w.dtype)), names[b_dtype])
+    return PerceptronConfig(
+        w.shape[0], b is not None, names.get(w.dtype, str(w.dtype)), names.get(b_dtype, str(b_dtype))
+    )
 
 
 class Perceptron(HookedModule):
