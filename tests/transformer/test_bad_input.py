@@ -65,10 +65,10 @@ def test_a_hook_name_that_does_not_exist_is_named_with_a_suggestion(model, how) 
         (dict(n_layers=-1), r"n_layers=-1: must be an integer >= 0"),
         (dict(d_model=2.5), r"d_model=2.5: must be an integer >= 1"),
         (
-            dict(positional="rotary"),
-            r"positional='rotary': choose one of sinusoidal, learned, shortformer, none",
+            dict(positional="alibi"),
+            r"positional='alibi': choose one of sinusoidal, learned, shortformer, rotary, none",
         ),
-        (dict(normalization="rms"), r"normalization='rms': choose one of layernorm, none"),
+        (dict(normalization="rms"), r"normalization='rms': choose one of layernorm, rmsnorm, none"),
         (dict(attn_only=True, d_mlp=64), r"d_mlp=64: an attention-only model has no MLP"),
         (dict(attn_only=False, d_mlp=0), r"d_mlp=0: must be an integer >= 1"),
         (dict(ln_eps=0.0), r"ln_eps=0.0: must be .*> 0"),

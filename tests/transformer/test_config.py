@@ -64,7 +64,7 @@ def test_replace_validates_the_new_config() -> None:
         ({"init_range": float("inf")}, "TransformerConfig.init_range=inf: must be a finite number > 0"),
         ({"pos_init_range": 0.0}, "TransformerConfig.pos_init_range=0.0: must be a number > 0"),
         ({"pos_init": "zeros"}, "TransformerConfig.pos_init='zeros': choose one of normal, sinusoidal"),
-        ({"positional": "rotary"}, "positional='rotary': choose one of sinusoidal, learned"),
+        ({"positional": "alibi"}, "positional='alibi': choose one of sinusoidal, learned"),
         ({"d_mlp": 8}, "d_mlp=8: an attention-only model has no MLP"),
         ({"attn_only": False, "d_mlp": 0}, "TransformerConfig.d_mlp=0: must be an integer >= 1"),
         ({"seed": -1}, "TransformerConfig.seed=-1: must be an integer >= 0"),

@@ -37,7 +37,9 @@ HeadVecs = Float[Tensor, "batch pos n_heads d_head"]
 class Attention(nn.Module):
     """W_Q, W_K, W_V: [n_heads, d_model, d_head]; W_O: [n_heads, d_head, d_model] (right-multiplying)."""
 
-    def __init__(self, d_model: int, n_heads: int, d_head: int, n_ctx: int) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, d_head: int, n_ctx: int, rotary: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.n_heads, self.d_head = n_heads, d_head
         self.W_Q = nn.Parameter(torch.empty(n_heads, d_model, d_head))
@@ -48,11 +50,19 @@ class Attention(nn.Module):
         self.b_K = nn.Parameter(torch.zeros(n_heads, d_head))
         self.b_V = nn.Parameter(torch.zeros(n_heads, d_head))
         self.b_O = nn.Parameter(torch.zeros(d_model))
-        # 0 where key <= query, -inf above the diagonal: added to the scores inside the matmul.
-        causal = torch.full((n_ctx, n_ctx), float("-inf")).triu(1)
-        self.register_buffer("mask", causal, persistent=False)
+        self.n_ctx = n_ctx
         for name in ("q", "k", "v", "z", "attn_scores", "pattern", "result"):
             setattr(self, f"hook_{name}", HookPoint())
+        self.rotary = rotary  # rotary positions: q, k <- rot(q), rot(k) after hook_q/hook_k
+        if rotary is not None:
+            self.hook_rot_q, self.hook_rot_k = HookPoint(), HookPoint()
+
+    def causal_mask(self, n: int, like: Tensor) -> Float[Tensor, "pos pos"]:
+        """0 where key <= query, -inf above the diagonal: added to the scores inside the matmul.
+
+        Built per call (n^2 numbers, next to the n^2 scores of every head) rather than stored, so
+        a long n_ctx costs no memory until it is used."""
+        return torch.full((n, n), float("-inf"), device=like.device, dtype=like.dtype).triu(1)
 
     @property
     def needs_pattern(self) -> bool:
@@ -69,11 +79,17 @@ class Attention(nn.Module):
         query and key inputs only (shortformer)."""
         q, k, v = self.qkv(x_q, x_q if x_k is None else x_k, x_q if x_v is None else x_v, qk_pos)
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
+        if self.rotary is not None:
+            q, k = self.hook_rot_q(self.rotary(q)), self.hook_rot_k(self.rotary(k))
         if self.needs_pattern:
             z = self.explicit_z(q, k, v)
-        else:
+        else:  # enable_gqa: grouped key/value heads (GroupedQueryAttention) serve their query heads
             z = F.scaled_dot_product_attention(
-                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True
+                q.transpose(1, 2),
+                k.transpose(1, 2),
+                v.transpose(1, 2),
+                is_causal=True,
+                enable_gqa=k.shape[2] != q.shape[2],
             ).transpose(1, 2)
         z = self.hook_z(z)
         if self.hook_result.active:
@@ -131,7 +147,7 @@ class Attention(nn.Module):
         batch, n = q.shape[:2]
         q_, k_ = (rearrange(t, "b p h e -> (b h) p e") for t in (q, k))
         scale = 1 / math.sqrt(self.d_head)
-        scores = torch.baddbmm(self.mask[:n, :n], q_, k_.transpose(1, 2), alpha=scale)
+        scores = torch.baddbmm(self.causal_mask(n, q_), q_, k_.transpose(1, 2), alpha=scale)
         return self.hook_attn_scores(scores.view(batch, self.n_heads, n, n))
 
     def head_results(self, z: HeadVecs) -> Float[Tensor, "batch pos n_heads d_model"]:

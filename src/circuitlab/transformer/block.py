@@ -5,9 +5,9 @@ from __future__ import annotations
 from torch import nn
 
 from circuitlab.hooks import HookPoint
-from circuitlab.transformer.attention import Attention
 from circuitlab.transformer.config import TransformerConfig
-from circuitlab.transformer.mlp import MLP
+from circuitlab.transformer.gqa import make_attention
+from circuitlab.transformer.mlp import make_mlp
 from circuitlab.transformer.norm import make_norm
 from circuitlab.typing import Float, Tensor
 
@@ -22,19 +22,23 @@ class TransformerBlock(nn.Module):
     blocks have no ln2, mlp, hook_resid_mid or hook_mlp_out. With
     ``cfg.shortformer_pos_in_norm`` the query and key read LN1(resid_pre + W_pos) instead (LN1 and
     its hooks then run twice), which forms previous-token heads much sooner in small models.
+    With ``cfg.parallel_attn_mlp`` (GPT-NeoX) both sublayers read resid_pre:
+    resid_post = resid_pre + Attn(LN1(resid_pre)) + MLP(LN2(resid_pre)), and hook_resid_mid is
+    never called (there is no such state), as in TransformerLens.
     """
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
-        self.ln1 = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps)
-        self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.d_head, cfg.n_ctx)
+        self.ln1 = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps, cfg.ln_bias)
+        self.attn = make_attention(cfg)
+        self.parallel = cfg.parallel_attn_mlp
         self.pos_in_norm = cfg.shortformer_pos_in_norm
         self.hook_resid_pre = HookPoint()
         self.hook_attn_out = HookPoint()
         self.hook_resid_post = HookPoint()
         if cfg.has_mlp:
-            self.ln2 = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps)
-            self.mlp = MLP(cfg.d_model, cfg.d_mlp_resolved, cfg.activation)
+            self.ln2 = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps, cfg.ln_bias)
+            self.mlp = make_mlp(cfg)
             self.hook_resid_mid = HookPoint()
             self.hook_mlp_out = HookPoint()
 
@@ -50,6 +54,9 @@ class TransformerBlock(nn.Module):
             attn_out = self.attn(x_qk, x_qk, x)
         else:
             attn_out = self.attn(x, qk_pos=shortformer_pos)
+        if self.parallel:  # GPT-NeoX: the MLP reads resid_pre too
+            mlp_out = self.hook_mlp_out(self.mlp(self.ln2(resid_pre)))
+            return self.hook_resid_post(resid_pre + self.hook_attn_out(attn_out) + mlp_out)
         resid = resid_pre + self.hook_attn_out(attn_out)
         if hasattr(self, "mlp"):
             resid = self.hook_resid_mid(resid)

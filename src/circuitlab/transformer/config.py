@@ -8,13 +8,15 @@ from typing import Literal
 from circuitlab.config import Config, check_bool, check_choice, check_int, check_number
 from circuitlab.errors import ConfigError
 
-Positional = Literal["sinusoidal", "learned", "shortformer", "none"]
-Normalization = Literal["layernorm", "none"]
-Activation = Literal["gelu", "relu"]
+Positional = Literal["sinusoidal", "learned", "shortformer", "rotary", "none"]
+Normalization = Literal["layernorm", "rmsnorm", "none"]
+Activation = Literal["gelu", "relu", "gelu_new", "silu"]
+MLPKind = Literal["plain", "gated"]
 PosInit = Literal["normal", "sinusoidal"]
-POSITIONAL = ("sinusoidal", "learned", "shortformer", "none")
-NORMALIZATION = ("layernorm", "none")
-ACTIVATION = ("gelu", "relu")
+POSITIONAL = ("sinusoidal", "learned", "shortformer", "rotary", "none")
+NORMALIZATION = ("layernorm", "rmsnorm", "none")
+ACTIVATION = ("gelu", "relu", "gelu_new", "silu")
+MLP_KIND = ("plain", "gated")
 POS_INIT = ("normal", "sinusoidal")
 
 
@@ -31,6 +33,15 @@ class TransformerConfig(Config):
     previous-token heads much sooner when W_pos starts at the LayerNorm output scale (about 1).
     ``shortformer_pos_in_norm=True`` feeds the query and key LN1(resid + W_pos) instead of
     TransformerLens's LN1(resid) + W_pos (the value still reads LN1(resid)).
+
+    The pretrained families add (defaults keep every earlier model and checkpoint identical):
+    ``positional="rotary"`` rotates the first ``rotary_dim`` (default d_head) dimensions of q and
+    k by position (GPT-NeoX's rotate-half layout, base ``rotary_base``); ``normalization="rmsnorm"``;
+    ``ln_bias=False`` (LayerNorm without b); ``mlp="gated"`` (act(x W_gate) * (x W_in), SwiGLU with
+    ``activation="silu"``, GeGLU with a gelu); ``n_key_value_heads`` key/value heads shared by
+    groups of query heads (grouped-query attention); ``parallel_attn_mlp`` (GPT-NeoX's
+    resid_pre + Attn(LN1(resid_pre)) + MLP(LN2(resid_pre))); ``tie_embeddings`` (W_U = W_E^T).
+    ``activation="gelu_new"`` is GPT-2's tanh approximation of gelu.
     """
 
     n_layers: int = 2
@@ -50,6 +61,13 @@ class TransformerConfig(Config):
     pos_init: PosInit = "normal"
     shortformer_pos_in_norm: bool = False
     seed: int = 0
+    mlp: MLPKind = "plain"
+    n_key_value_heads: int | None = None
+    parallel_attn_mlp: bool = False
+    rotary_dim: int | None = None
+    rotary_base: float = 10000.0
+    tie_embeddings: bool = False
+    ln_bias: bool = True
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -77,6 +95,30 @@ class TransformerConfig(Config):
         check_choice(self, "pos_init", POS_INIT)
         check_number(self, "pos_init_range", low=0, strict_low=True, optional=True)  # None: init_range
         check_bool(self, "shortformer_pos_in_norm")
+        self.check_pretrained_choices()
+
+    def check_pretrained_choices(self) -> None:
+        """The fields the pretrained families need, each refused alone with the fix."""
+        check_choice(self, "mlp", MLP_KIND)
+        for name in ("parallel_attn_mlp", "tie_embeddings", "ln_bias"):
+            check_bool(self, name)
+        check_number(self, "rotary_base", low=0, strict_low=True)
+        check_int(self, "n_key_value_heads", low=1, optional=True)
+        if self.n_key_value_heads is not None and self.n_heads % self.n_key_value_heads:
+            raise ConfigError(
+                f"TransformerConfig.n_key_value_heads={self.n_key_value_heads}: must divide "
+                f"n_heads={self.n_heads} (each key/value head serves a group of query heads)"
+            )
+        check_int(self, "rotary_dim", low=2, optional=True)
+        if self.rotary_dim is not None and (self.rotary_dim % 2 or self.rotary_dim > self.d_head):
+            raise ConfigError(
+                f"TransformerConfig.rotary_dim={self.rotary_dim}: must be even and <= d_head={self.d_head}"
+            )
+        if self.attn_only and (self.mlp != "plain" or self.parallel_attn_mlp):
+            raise ConfigError(
+                f"TransformerConfig mlp={self.mlp!r}, parallel_attn_mlp={self.parallel_attn_mlp}: an "
+                "attention-only model has no MLP; set attn_only=False or drop them"
+            )
 
     @property
     def d_mlp_resolved(self) -> int | None:
@@ -86,3 +128,18 @@ class TransformerConfig(Config):
     @property
     def has_mlp(self) -> bool:
         return not self.attn_only
+
+    @property
+    def has_pos_embed(self) -> bool:
+        """Whether the model holds a W_pos table (rotary and "none" positions have none)."""
+        return self.positional in ("sinusoidal", "learned", "shortformer")
+
+    @property
+    def n_kv_heads(self) -> int:
+        """Key/value heads: ``n_key_value_heads``, or ``n_heads`` (one per query head)."""
+        return self.n_key_value_heads or self.n_heads
+
+    @property
+    def rotary_dim_resolved(self) -> int:
+        """Dimensions of each q/k head that rotary positions rotate: ``rotary_dim or d_head``."""
+        return self.rotary_dim or self.d_head

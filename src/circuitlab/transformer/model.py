@@ -15,6 +15,7 @@ from circuitlab.transformer.config import TransformerConfig
 from circuitlab.transformer.embed import Embed, PosEmbed, Unembed, init_normal_, sinusoidal_table
 from circuitlab.transformer.loss import unembed_cross_entropy
 from circuitlab.transformer.norm import make_norm
+from circuitlab.transformer.tied import TiedUnembed
 from circuitlab.typing import Float, Int, Tensor
 
 
@@ -36,12 +37,15 @@ class Transformer(HookedModule):
         self.cfg = cfg
         self.embed = Embed(cfg.d_vocab, cfg.d_model)
         self.hook_embed = HookPoint()
-        if cfg.positional != "none":
+        if cfg.has_pos_embed:
             self.pos_embed = PosEmbed(cfg.n_ctx, cfg.d_model, learned=cfg.positional != "sinusoidal")
             self.hook_pos_embed = HookPoint()
         self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
-        self.ln_final = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps)
-        self.unembed = Unembed(cfg.d_model, cfg.d_vocab)
+        self.ln_final = make_norm(cfg.normalization, cfg.d_model, cfg.ln_eps, cfg.ln_bias)
+        if cfg.tie_embeddings:
+            self.unembed = TiedUnembed(self.embed, cfg.d_vocab)
+        else:
+            self.unembed = Unembed(cfg.d_model, cfg.d_vocab)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -50,10 +54,12 @@ class Transformer(HookedModule):
         A learned W_pos ~ N(0, pos_init_range^2), or pos_init_range * sinusoidal table when
         ``cfg.pos_init == "sinusoidal"`` (see TransformerConfig).
         """
+        if self.W_E.is_meta:  # built to receive pretrained weights: nothing to draw
+            return
         gen = torch.Generator().manual_seed(self.cfg.seed)
         pos_std = self.cfg.pos_init_range or self.cfg.init_range
         for name, param in self.named_parameters():
-            if name.split(".")[-1].startswith("W_"):
+            if name.split(".")[-1].lstrip("_").startswith("W_"):  # _W_K, _W_V: grouped key/value heads
                 init_normal_(param, pos_std if name == "pos_embed.W_pos" else self.cfg.init_range, gen)
         if self.cfg.pos_init == "sinusoidal" and isinstance(getattr(self, "pos_embed", None), PosEmbed):
             W_pos = self.pos_embed.W_pos
@@ -134,7 +140,7 @@ class Transformer(HookedModule):
         """The residual stream after the last block (before ln_final), for checked tokens."""
         resid = self.hook_embed(self.embed(tokens))
         shortformer_pos = None
-        if self.cfg.positional != "none":
+        if self.cfg.has_pos_embed:
             pos = self.pos_embed(tokens.shape[1])  # [pos, d_model], broadcast over the batch
             if self.hook_pos_embed.active:  # hooks see [batch, pos, d_model], as in TransformerLens
                 batched = pos.expand(tokens.shape[0], -1, -1)
@@ -178,8 +184,8 @@ class Transformer(HookedModule):
 
     @property
     def W_pos(self) -> Float[Tensor, "n_ctx d_model"]:
-        if self.cfg.positional == "none":
-            raise ShapeError('a model with positional="none" has no W_pos')
+        if not self.cfg.has_pos_embed:
+            raise ShapeError(f"a model with positional={self.cfg.positional!r} has no W_pos")
         return self.pos_embed.W_pos
 
     @property

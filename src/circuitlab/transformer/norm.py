@@ -1,4 +1,4 @@
-"""LayerNorm as the seed writes it, and the identity for normalization="none"."""
+"""LayerNorm as the seed writes it, RMSNorm (Llama-family), and the identity for normalization="none"."""
 
 from __future__ import annotations
 
@@ -19,18 +19,23 @@ class LayerNorm(nn.Module):
     equation runs as the fused ``F.layer_norm`` kernel (tests check both paths agree).
     """
 
-    def __init__(self, d_model: int, eps: float = 1e-5) -> None:
+    def __init__(self, d_model: int, eps: float = 1e-5, bias: bool = True) -> None:
         super().__init__()
         self.eps = eps
         self.w = nn.Parameter(torch.ones(d_model))
-        self.b = nn.Parameter(torch.zeros(d_model))
+        # bias=False: LN(x) = w * x_hat, no b at all (not a zero parameter).
+        self.b = nn.Parameter(torch.zeros(d_model)) if bias else None
         self.hook_scale = HookPoint()
         self.hook_normalized = HookPoint()
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         if not (self.hook_scale.active or self.hook_normalized.active):
             return F.layer_norm(x, self.w.shape, self.w, self.b, self.eps)  # the same equation, fused
-        return torch.addcmul(self.b, self.hook_normalized(self.normalize(x)), self.w)
+        return self.affine(self.hook_normalized(self.normalize(x)))
+
+    def affine(self, x_hat: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        """w * x_hat + b (w * x_hat without a bias)."""
+        return x_hat * self.w if self.b is None else torch.addcmul(self.b, x_hat, self.w)
 
     def normalize(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         """x_hat, from the fused kernel unless a hook on ``hook_scale`` may edit the scale.
@@ -56,7 +61,39 @@ class LayerNorm(nn.Module):
 
     def explicit(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         """w * x_hat + b computed from the formula (never the fused kernel)."""
-        return torch.addcmul(self.b, self.explicit_normalize(x), self.w)
+        return self.affine(self.explicit_normalize(x))
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm(x) = w * x / sqrt(mean_i x_i^2 + eps): LayerNorm without centring or bias.
+
+    Zhang & Sennrich 2019, as Llama, Mistral and Qwen2 use it: the normalisation is computed in
+    float32 and cast back before the gain (Hugging Face's LlamaRMSNorm). ``hook_scale`` sees
+    sqrt(mean x^2 + eps) [batch, pos, 1] and ``hook_normalized`` x / scale, as in
+    TransformerLens's RMSNorm. Unhooked, the same equation runs as ``F.rms_norm``.
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.w = nn.Parameter(torch.ones(d_model))
+        self.hook_scale = HookPoint()
+        self.hook_normalized = HookPoint()
+
+    def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        if not (self.hook_scale.active or self.hook_normalized.active):
+            return self.w * F.rms_norm(x.float(), self.w.shape, None, self.eps).to(x.dtype)
+        return self.w * self.hook_normalized(self.normalize(x))
+
+    def normalize(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        """x / sqrt(mean x^2 + eps) from the formula, the scale passed through ``hook_scale``."""
+        x32 = x.float()
+        scale = self.hook_scale((x32.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+        return (x32 / scale).to(x.dtype)
+
+    def explicit(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        """w * x / sqrt(mean x^2 + eps) computed from the formula (never the fused kernel)."""
+        return self.w * self.normalize(x)
 
 
 class NoNorm(nn.Module):
@@ -66,5 +103,8 @@ class NoNorm(nn.Module):
         return x
 
 
-def make_norm(kind: str, d_model: int, eps: float) -> nn.Module:
-    return LayerNorm(d_model, eps) if kind == "layernorm" else NoNorm()
+def make_norm(kind: str, d_model: int, eps: float, bias: bool = True) -> nn.Module:
+    """The normalization named by ``TransformerConfig.normalization`` (``bias``: LayerNorm's b)."""
+    if kind == "layernorm":
+        return LayerNorm(d_model, eps, bias)
+    return RMSNorm(d_model, eps) if kind == "rmsnorm" else NoNorm()
