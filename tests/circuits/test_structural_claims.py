@@ -56,6 +56,7 @@ def close(x, y, tol=1e-9):
 @given(configs())
 def test_heads_are_independent_and_additive(cfg):
     model = double(cfg)
+    model.set_use_attn_result(True)  # cache hook_result (off by default, as in TransformerLens)
     _, cache = model.run_with_cache(tokens_for(model, seed=cfg["seed"]))
     for layer in range(model.cfg.n_layers):
         heads = stack_head_results(cache, layer)

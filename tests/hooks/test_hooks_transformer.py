@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from circuitlab.errors import HookNameError, ShapeError
-from circuitlab.hooks import HookedModule, ReadsOnly
+from circuitlab.hooks import ReadsOnly
 from circuitlab.transformer import Transformer, TransformerConfig
 
 CFG = TransformerConfig(
@@ -129,7 +129,7 @@ def nbytes(cache) -> int:
     "name", ["hook_embed", "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_result", "blocks.1.mlp.hook_pre"]
 )
 def test_a_one_name_filter_stores_exactly_that_activation(model, tokens, name) -> None:
-    _, everything = model.run_with_cache(tokens)
+    _, everything = model.run_with_cache(tokens, names_filter=lambda n: True)  # hook_result too
     logits, cache = model.run_with_cache(tokens, names_filter=name)
     assert list(cache) == [name]
     assert nbytes(cache) == everything[name].numel() * everything[name].element_size()
@@ -161,10 +161,26 @@ def test_float16_cache_holds_half_the_bytes(model, tokens, names_filter) -> None
         torch.testing.assert_close(half[name].float(), full[name], rtol=1e-3, atol=1e-3)
 
 
-def test_every_hook_point_is_a_transformer_hook_point(model) -> None:
-    """The Transformer uses the one hook system (HookedModule), so the leak guarantees above are its."""
-    assert isinstance(model, HookedModule)
-    assert len(model.hook_names) == len(set(model.hook_names)) > 20
+def contract_hook_names(n_layers: int) -> set[str]:
+    """DESIGN.md's hook names for an MLP model with learned positions and LayerNorm."""
+    names = {"hook_embed", "hook_pos_embed", "ln_final.hook_scale", "ln_final.hook_normalized"}
+    for l in range(n_layers):
+        names |= {
+            f"blocks.{l}.hook_{n}" for n in ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
+        }
+        names |= {f"blocks.{l}.attn.hook_{n}" for n in ("q", "k", "v", "z", "attn_scores", "pattern")}
+        names |= {f"blocks.{l}.mlp.hook_{n}" for n in ("pre", "post")}
+        names |= {f"blocks.{l}.ln{i}.hook_{n}" for i in (1, 2) for n in ("scale", "normalized")}
+    return names
+
+
+def test_the_contract_hook_names_exist_and_each_sees_an_activation(model, tokens) -> None:
+    """DESIGN.md's hook names are the model's (the leak guarantees above are theirs), and none of
+    them is off the forward path: run_with_cache of everything holds each one."""
+    expected = contract_hook_names(CFG.n_layers)
+    assert expected <= set(model.hook_names)
+    _, cache = model.run_with_cache(tokens)
+    assert expected <= set(cache)  # none of them is off the forward path
 
 
 PATTERN = "blocks.0.attn.hook_pattern"

@@ -48,8 +48,10 @@ def test_every_design_hook_exists_on_an_mlp_model_with_the_right_shapes() -> Non
     expected = {name.format(l=layer) for name in DESIGN_HOOKS for layer in range(2)}
     missing = expected - set(model.hook_names)
     assert not missing
+    model.set_use_attn_result(True)  # per-head results are off by default, as in TransformerLens
     _, cache = model.run_with_cache(tokens(batch=2, pos=5))
-    assert set(cache) == set(model.hook_names)
+    optional = {n for n in model.hook_names if n.endswith(("_input", "hook_attn_in", "hook_mlp_in"))}
+    assert len(optional) == 10 and set(cache) == set(model.hook_names) - optional
     c = model.cfg
     assert cache["blocks.1.attn.hook_q"].shape == (2, 5, c.n_heads, c.d_head)
     assert cache["blocks.1.attn.hook_pattern"].shape == (2, c.n_heads, 5, 5)
@@ -100,7 +102,8 @@ def test_run_with_cache_returns_the_same_logits_as_forward(positional: str) -> N
     toks = tokens()
     logits, cache = model.run_with_cache(toks)
     torch.testing.assert_close(logits, model(toks), atol=1e-5, rtol=1e-5)
-    assert len(cache) == len(model.hook_names)
+    optional = ("hook_result", "_input", "hook_attn_in", "hook_mlp_in")  # off unless switched on
+    assert set(cache) == {n for n in model.hook_names if not n.endswith(optional)}
 
 
 def test_one_dimensional_tokens_are_one_sequence() -> None:

@@ -29,6 +29,7 @@ from torch import nn
 
 from circuitlab.hooks import HookPoint
 from circuitlab.transformer.ops import affine
+from circuitlab.transformer.padding import Padding
 from circuitlab.typing import Float, Tensor
 
 HeadVecs = Float[Tensor, "batch pos n_heads d_head"]
@@ -74,15 +75,20 @@ class Attention(nn.Module):
         x_k: Float[Tensor, "batch pos d_model"] | None = None,
         x_v: Float[Tensor, "batch pos d_model"] | None = None,
         qk_pos: Float[Tensor, "pos d_model"] | Float[Tensor, "batch pos d_model"] | None = None,
+        padding: Padding | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
         """attn_out for query/key/value inputs (default: all ``x_q``); ``qk_pos`` is added to the
-        query and key inputs only (shortformer)."""
+        query and key inputs only (shortformer). Inputs may also be per head, [batch, pos, n_heads,
+        d_model] (TransformerLens's split q/k/v inputs). ``padding``: the keys a padded batch may
+        read (``transformer.padding``)."""
         q, k, v = self.qkv(x_q, x_q if x_k is None else x_k, x_q if x_v is None else x_v, qk_pos)
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
         if self.rotary is not None:
             q, k = self.hook_rot_q(self.rotary(q)), self.hook_rot_k(self.rotary(k))
         if self.needs_pattern:
-            z = self.explicit_z(q, k, v)
+            z = self.explicit_z(q, k, v, padding)
+        elif padding is not None:  # a padded batch: SDPA with the allowed keys as a boolean mask
+            z = padding.sdpa_z(q, k, v)
         else:  # enable_gqa: grouped key/value heads (GroupedQueryAttention) serve their query heads
             z = F.scaled_dot_product_attention(
                 q.transpose(1, 2),
@@ -101,7 +107,7 @@ class Attention(nn.Module):
 
     def qkv(self, x_q: Tensor, x_k: Tensor, x_v: Tensor, qk_pos: Tensor | None) -> tuple[HeadVecs, ...]:
         """q, k, v [batch, pos, n_heads, d_head]; one fused matmul when the inputs are one tensor."""
-        if not (x_q is x_k and x_k is x_v):
+        if not (x_q is x_k and x_k is x_v) or x_q.ndim == 4:  # per-head inputs: one matmul per head
             if qk_pos is not None:
                 x_q, x_k = x_q + qk_pos, x_k + qk_pos
             return tuple(
@@ -127,28 +133,42 @@ class Attention(nn.Module):
         return q, k, v
 
     def project(self, x: Float[Tensor, "batch pos d_model"], W: Tensor, b: Tensor) -> HeadVecs:
-        """x W + b for every head at once: [batch, pos, d_model] -> [batch, pos, n_heads, d_head]."""
+        """x W + b for every head at once: [batch, pos, d_model] -> [batch, pos, n_heads, d_head].
+
+        Per-head inputs [batch, pos, n_heads, d_model] give x[:, :, h] W^h + b^h."""
+        if x.ndim == 4:
+            return torch.einsum("bphd,hde->bphe", x, W) + b
         out = affine(x, rearrange(W, "h d e -> d (h e)"), b.reshape(-1))
         return out.view(*x.shape[:-1], self.n_heads, self.d_head)
 
-    def explicit_z(self, q: HeadVecs, k: HeadVecs, v: HeadVecs) -> HeadVecs:
+    def explicit_z(self, q: HeadVecs, k: HeadVecs, v: HeadVecs, padding: Padding | None = None) -> HeadVecs:
         """z = softmax(q k^T / sqrt(d_head) + mask) v with the scores and pattern hooked.
 
         Unless a hook sees the scores (and may keep them) or autograd needs them, the softmax
-        overwrites them in place: one [batch, n_heads, pos, pos] tensor per layer, not two."""
-        scores = self.attn_scores(q, k)
+        overwrites them in place: one [batch, n_heads, pos, pos] tensor per layer, not two. A padded
+        query row with no key to read gets the zero pattern (``transformer.padding``)."""
+        scores = self.attn_scores(q, k, padding)
         in_place = not (self.hook_attn_scores.active or (q.requires_grad and torch.is_grad_enabled()))
+        if padding is not None:
+            scores = padding.softmax_input(scores, in_place)
         pattern = softmax_into(scores) if in_place else torch.softmax(scores, dim=-1)
+        if padding is not None:
+            pattern = padding.zero_lonely(pattern)
         pattern = self.hook_pattern(pattern)
         return torch.matmul(pattern, v.transpose(1, 2)).transpose(1, 2)
 
-    def attn_scores(self, q: HeadVecs, k: HeadVecs) -> Float[Tensor, "batch n_heads pos pos"]:
-        """q k^T / sqrt(d_head) + mask (0 on and below the diagonal, -inf above), hooked."""
+    def attn_scores(
+        self, q: HeadVecs, k: HeadVecs, padding: Padding | None = None
+    ) -> Float[Tensor, "batch n_heads pos pos"]:
+        """q k^T / sqrt(d_head) + mask (0 on and below the diagonal, -inf above and at padding), hooked."""
         batch, n = q.shape[:2]
         q_, k_ = (rearrange(t, "b p h e -> (b h) p e") for t in (q, k))
         scale = 1 / math.sqrt(self.d_head)
         scores = torch.baddbmm(self.causal_mask(n, q_), q_, k_.transpose(1, 2), alpha=scale)
-        return self.hook_attn_scores(scores.view(batch, self.n_heads, n, n))
+        scores = scores.view(batch, self.n_heads, n, n)
+        if padding is not None:
+            padding.mask_scores_(scores)
+        return self.hook_attn_scores(scores)
 
     def head_results(self, z: HeadVecs) -> Float[Tensor, "batch pos n_heads d_model"]:
         """r^h = z^h W_O^h for every head, one batched matmul over heads."""

@@ -82,9 +82,9 @@ class GroupedQueryAttention(Attention):
     def heads(self, t: Float[Tensor, "batch pos width"], n: int) -> Float[Tensor, "batch pos n d_head"]:
         return t.view(*t.shape[:-1], n, self.d_head)
 
-    def explicit_z(self, q: HeadVecs, k: KVHeads, v: KVHeads) -> HeadVecs:
+    def explicit_z(self, q: HeadVecs, k: KVHeads, v: KVHeads, padding=None) -> HeadVecs:
         """The reference path of :class:`Attention` with each key/value head repeated per query head."""
-        return super().explicit_z(q, self.per_query_head(k, dim=2), self.per_query_head(v, dim=2))
+        return super().explicit_z(q, self.per_query_head(k, dim=2), self.per_query_head(v, dim=2), padding)
 
 
 def flat(W: Float[Tensor, "h d_model d_head"], b: Float[Tensor, "h d_head"]) -> tuple[Tensor, Tensor]:

@@ -2,35 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from circuitlab.errors import ConfigError, ShapeError
+from circuitlab.errors import ShapeError
 from circuitlab.hooks import HookedModule, HookPoint
 from circuitlab.transformer.block import TransformerBlock
 from circuitlab.transformer.config import TransformerConfig
 from circuitlab.transformer.embed import Embed, PosEmbed, Unembed, init_normal_, sinusoidal_table
-from circuitlab.transformer.loss import unembed_cross_entropy
+from circuitlab.transformer.forward_options import (
+    Output,
+    check_resid,
+    check_return_type,
+    layer_range,
+    lm_output,
+)
+from circuitlab.transformer.model_helpers import ModelHelpers
 from circuitlab.transformer.norm import make_norm
+from circuitlab.transformer.optional_hooks import OptionalHooks
+from circuitlab.transformer.padding import Padding
+from circuitlab.transformer.sampling import Sampling
+from circuitlab.transformer.strings import Strings
 from circuitlab.transformer.tied import TiedUnembed
 from circuitlab.typing import Float, Int, Tensor
 
 
-class Transformer(HookedModule):
+class Transformer(OptionalHooks, Strings, Sampling, ModelHelpers, HookedModule):
     """logits = Unembed(LN_final(resid_L)),  resid_0 = W_E[t] (+ W_pos for sinusoidal/learned).
 
     ``n_layers = 0`` gives logits = W_E[t] W_U + b_U (with LN_final in between when
     normalization="layernorm"): the bigram model of the Mathematical Framework. Weights are
     initialised from ``cfg.seed`` with a private generator (the global RNG is not touched).
-    Weight and hook names follow TransformerLens (see DESIGN.md).
+    Weight and hook names follow TransformerLens (see DESIGN.md), and so do the forward options,
+    the optional hook points (``set_use_*``), the string helpers (``tokenizer``, ``to_tokens``...),
+    ``generate`` and the model helpers: docs/transformer-lens.md lists them.
     """
 
     computes_lm_loss = True  # forward(tokens, return_type="loss", targets=...): see training.next_token_loss
 
-    def __init__(self, cfg: TransformerConfig) -> None:
+    def __init__(self, cfg: TransformerConfig, tokenizer: Any = None) -> None:
         super().__init__()
         if not isinstance(cfg, TransformerConfig):
             raise TypeError(f"Transformer needs a TransformerConfig, got {type(cfg).__name__}")
@@ -46,7 +58,18 @@ class Transformer(HookedModule):
             self.unembed = TiedUnembed(self.embed, cfg.d_vocab)
         else:
             self.unembed = Unembed(cfg.d_model, cfg.d_vocab)
+        self.tokenizer = tokenizer  # transformer.strings: to_tokens, string input, generate
         self.init_weights()
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, **options) -> Transformer:
+        """A GPT-2, GPT-NeoX (Pythia) or Llama-family model from a Hugging Face folder or cache name.
+
+        See :func:`circuitlab.pretrained.from_pretrained` for the options (device, dtype, n_ctx,
+        fold_ln, center_writing_weights, center_unembed, fold_value_biases)."""
+        from circuitlab.pretrained import from_pretrained  # pretrained builds on transformer
+
+        return from_pretrained(name_or_path, **options)
 
     def init_weights(self) -> None:
         """Every matrix ~ N(0, init_range^2); biases 0; LayerNorm w = 1, b = 0.
@@ -99,48 +122,70 @@ class Transformer(HookedModule):
 
     def forward(
         self,
-        tokens: Int[Tensor, "batch pos"],
-        return_type: Literal["logits", "loss", "both"] = "logits",
+        input: Int[Tensor, "batch pos"] | str | list[str] | Float[Tensor, "batch pos d_model"],
+        return_type: Literal["logits", "loss", "both"] | None = "logits",
+        loss_per_token: bool = False,
+        prepend_bos: bool | None = None,
+        padding_side: Literal["left", "right"] | None = None,
+        start_at_layer: int | None = None,
+        tokens: Int[Tensor, "batch pos"] | None = None,
+        shortformer_pos_embed: Float[Tensor, "batch pos d_model"] | None = None,
+        attention_mask: Int[Tensor, "batch pos"] | None = None,
+        stop_at_layer: int | None = None,
+        *,
         targets: Int[Tensor, "batch pos"] | None = None,
-    ) -> Float[Tensor, "batch pos d_vocab"] | Float[Tensor, ""] | tuple[Tensor, Tensor]:
-        """Logits, or (``return_type="loss"``) the mean next-token cross-entropy as in
-        TransformerLens: position i predicts ``tokens[:, i + 1]``, or ``targets[:, i]`` when
-        targets of the tokens' shape are given. The loss alone never materialises the
-        [batch, pos, d_vocab] logits (``unembed_cross_entropy``); "both" returns (logits, loss)."""
-        if return_type not in ("logits", "loss", "both"):
-            raise ConfigError(f"return_type={return_type!r}: choose one of logits, loss, both")
-        if targets is not None and return_type == "logits":
-            raise ConfigError('targets are scored only with return_type="loss" or "both"; pass one of them')
-        tokens = self.check_tokens(tokens)
-        if targets is not None:
-            targets = self.check_tokens(targets)
-            if targets.shape != tokens.shape:
-                raise ShapeError(
-                    f"targets have shape {tuple(targets.shape)}, tokens {tuple(tokens.shape)}: "
-                    "give one target per token"
-                )
-        elif return_type != "logits" and tokens.shape[1] < 2:
-            raise ShapeError(
-                f"tokens have shape {tuple(tokens.shape)}: a next-token loss needs at least 2 tokens "
-                "per sequence; pass longer sequences, or targets"
-            )
-        x = self.ln_final(self.final_resid(tokens))
-        next_token = targets is None  # position i predicts token i + 1; the last one has none
-        if next_token and return_type != "logits":
-            targets = tokens[:, 1:]
-        if return_type == "loss":
-            return unembed_cross_entropy(x[:, :-1] if next_token else x, self.W_U, self.b_U, targets)
-        logits = self.unembed(x)
-        if return_type == "logits":
-            return logits
-        scored = logits[:, :-1] if next_token else logits
-        return logits, F.cross_entropy(scored.flatten(0, 1), targets.flatten())
+    ) -> Tensor | Output | None:
+        """Logits; the mean next-token cross-entropy (``return_type="loss"``: position i predicts
+        ``tokens[:, i + 1]``, or ``targets[:, i]``), ``Output(logits, loss)`` ("both") or None, with
+        TransformerLens's options (``transformer.forward_options``): ``loss_per_token``, text input
+        when the model has a tokenizer (``prepend_bos``, ``padding_side``: ``transformer.strings``),
+        a padded batch (``attention_mask``, made from the pads under left padding:
+        ``transformer.padding``), and part of the blocks (``start_at_layer`` takes resid_pre of that
+        block as the input, ``stop_at_layer`` returns the residual stream before that block)."""
+        check_return_type(return_type, targets)
+        blocks = layer_range(self.cfg.n_layers, start_at_layer, stop_at_layer)
+        targets = None if targets is None else self.check_tokens(targets)
+        if start_at_layer is None:
+            tokens, attention_mask = self.input_tokens(input, prepend_bos, padding_side, attention_mask)
+            padding = Padding.of(attention_mask, tokens.shape, tokens.device)
+            tokens, resid, shortformer_pos_embed = self.embed_input(tokens, padding)
+        else:
+            resid = check_resid(input, self.cfg.d_model)
+            tokens = None if tokens is None else self.check_tokens(tokens)
+            padding = Padding.of(attention_mask, resid.shape[:2], resid.device)
+        for layer in blocks:
+            resid = self.blocks[layer](resid, shortformer_pos_embed, padding)
+        if stop_at_layer is not None:
+            return resid
+        x = self.ln_final(resid)
+        if return_type is None:
+            return None
+        mask = None if padding is None else padding.mask
+        return lm_output(self, x, return_type, tokens, targets, mask, loss_per_token)
 
-    def final_resid(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
-        """The residual stream after the last block (before ln_final), for checked tokens."""
+    def input_tokens(
+        self, input: Tensor | str | list[str], bos: bool | None, side: str | None, mask: Tensor | None
+    ) -> tuple[Int[Tensor, "batch pos"], Tensor | None]:
+        """forward's input as checked ids on the model's device, and its attention mask: the one
+        given, else (a tokenizer and left padding, as TransformerLens) 0 on the leading pads."""
+        text = isinstance(input, str) or (isinstance(input, list) and input and isinstance(input[0], str))
+        tokens = self.check_tokens(self.to_tokens(input, bos, side) if text else input).to(self.W_E.device)
+        if mask is None and self.tokenizer is not None and self.resolve(bos, side)[1] == "left":
+            mask = self.attention_mask_for(tokens, bos, side)
+        return tokens, mask
+
+    def embed_input(
+        self, tokens: Int[Tensor, "batch pos"], padding: Padding | None
+    ) -> tuple[Int[Tensor, "batch pos"], Float[Tensor, "batch pos d_model"], Tensor | None]:
+        """(the tokens after hook_tokens, resid_pre of block 0, the shortformer positions or None)."""
+        if hasattr(self, "hook_tokens"):  # set_use_hook_tokens(True)
+            tokens = self.hook_tokens(tokens)
         resid = self.hook_embed(self.embed(tokens))
-        shortformer_pos = None
-        if self.cfg.has_pos_embed:
+        if not self.cfg.has_pos_embed:
+            return tokens, resid, None
+        if padding is not None:  # each token's position among the tokens; 0 at the pads
+            pos = self.hook_pos_embed(padding.pos_embed(self.pos_embed.W_pos))
+        else:
             pos = self.pos_embed(tokens.shape[1])  # [pos, d_model], broadcast over the batch
             if self.hook_pos_embed.active:  # hooks see [batch, pos, d_model], as in TransformerLens
                 batched = pos.expand(tokens.shape[0], -1, -1)
@@ -148,13 +193,9 @@ class Transformer(HookedModule):
                     pos = self.hook_pos_embed(batched.contiguous())
                 else:  # hooks that only read see the broadcast view; pos stays one row
                     self.hook_pos_embed(batched)
-            if self.cfg.positional == "shortformer":
-                shortformer_pos = pos
-            else:
-                resid = resid + pos
-        for block in self.blocks:
-            resid = block(resid, shortformer_pos)
-        return resid
+        if self.cfg.positional == "shortformer":
+            return tokens, resid, pos
+        return tokens, resid + pos, None
 
     # Weights as the papers name them, stacked over layers: [n_layers, n_heads, ...].
     def _stack(self, name: str) -> Tensor:
