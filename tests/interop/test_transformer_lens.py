@@ -267,6 +267,26 @@ def test_unsupported_transformer_lens_configs_are_refused_by_name(changes: dict,
         from_transformer_lens(tl_model(**changes))
 
 
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        (dict(positional="rotary"), "positional='rotary'"),
+        (dict(normalization="rmsnorm"), "normalization='rmsnorm'"),
+        (dict(attn_only=False, mlp="gated"), "mlp='gated'"),
+        (dict(n_key_value_heads=1), "n_key_value_heads=1"),
+        (dict(attn_only=False, parallel_attn_mlp=True), "parallel_attn_mlp=True"),
+        (dict(tie_embeddings=True), "tie_embeddings=True"),
+        (dict(ln_bias=False), "ln_bias=False"),
+        (dict(attn_only=False, activation="silu"), "activation='silu'"),
+    ],
+    ids=["rotary", "rmsnorm", "gated", "gqa", "parallel", "tied", "ln-no-bias", "silu"],
+)
+def test_configs_the_round_trip_cannot_carry_are_refused_by_name(changes: dict, field: str) -> None:
+    model = Transformer(TransformerConfig(n_layers=1, d_model=8, n_heads=2, d_head=4, d_vocab=11, **changes))
+    with pytest.raises(ConfigError, match=f"TransformerConfig.{field}: the TransformerLens round trip"):
+        to_transformer_lens(model)
+
+
 def test_a_transformer_lens_model_converts_to_circuitlab_with_equal_logits() -> None:
     hooked = tl_model(init_weights=True, seed=None)
     model = from_transformer_lens(hooked)

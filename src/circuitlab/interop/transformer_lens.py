@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from circuitlab.errors import CheckpointError, ConfigError
+from circuitlab.interop.transformer_lens_tokenizer import attach_tokenizer
 from circuitlab.transformer import Transformer, TransformerConfig
 from circuitlab.transformer.embed import sinusoidal_table
 
@@ -48,8 +49,34 @@ def _tl():
     return transformer_lens
 
 
+# (field, the values this conversion carries exactly, what the others are)
+_EXPORTABLE: tuple[tuple[str, tuple[Any, ...], str], ...] = (
+    ("positional", ("sinusoidal", "learned", "shortformer", "none"), "rotary positions"),
+    ("normalization", ("layernorm", "none"), "RMSNorm"),
+    ("activation", ("gelu", "relu"), "gelu_new/silu MLPs"),
+    ("mlp", ("plain",), "gated MLPs"),
+    ("n_key_value_heads", (None,), "grouped-query attention"),
+    ("parallel_attn_mlp", (False,), "parallel attention and MLP"),
+    ("tie_embeddings", (False,), "tied embeddings"),
+    ("ln_bias", (True,), "LayerNorm without bias"),
+)
+
+
+def _check_exportable(cfg: TransformerConfig) -> None:
+    """Refuse, naming the field, a config this round trip does not carry over exactly."""
+    for field, carried, feature in _EXPORTABLE:
+        value = getattr(cfg, field)
+        if value not in carried:
+            raise ConfigError(
+                f"TransformerConfig.{field}={value!r}: the TransformerLens round trip does not carry "
+                f"{feature}; analyse this model in circuitlab (cl.Transformer.from_pretrained), or load "
+                "the Hugging Face checkpoint in TransformerLens directly"
+            )
+
+
 def _tl_config_kwargs(cfg: TransformerConfig) -> dict[str, Any]:
     """HookedTransformerConfig keyword arguments (JSON-safe) for a circuitlab config."""
+    _check_exportable(cfg)
     if cfg.shortformer_pos_in_norm:
         raise ConfigError(
             "shortformer_pos_in_norm=True (Q and K read LN1(resid + W_pos)) has no TransformerLens "
@@ -90,7 +117,8 @@ def _tl_state_dict(model: Transformer) -> dict[str, torch.Tensor]:
 def to_transformer_lens(model: Transformer) -> HookedTransformer:
     """A ``HookedTransformer`` that computes the same function as ``model``, with copied weights.
 
-    ``default_prepend_bos=False`` (circuitlab never adds a BOS), ``use_attn_result=False`` (TL's
+    ``default_prepend_bos=False`` unless the model has a BPE tokenizer, which the twin then gets with
+    the model's ``default_prepend_bos`` and ``padding_side``; ``use_attn_result=False`` (TL's
     default; turn on with ``set_use_attn_result(True)``). For ``positional="sinusoidal"`` or
     ``"none"`` TL's learned ``W_pos`` holds the table or zeros with ``requires_grad=False``.
     """
@@ -107,6 +135,7 @@ def to_transformer_lens(model: Transformer) -> HookedTransformer:
     _load_exactly(hooked, _tl_state_dict(model))
     if model.cfg.positional in ("sinusoidal", "none"):
         hooked.pos_embed.W_pos.requires_grad_(False)
+    attach_tokenizer(hooked, model)  # the same text on both sides (transformer_lens_tokenizer)
     return hooked.train(model.training)
 
 
@@ -155,20 +184,21 @@ def _check_representable(tl_cfg: Any) -> None:
         value = getattr(tl_cfg, field, supported)
         if value != supported:
             raise ConfigError(
-                f"HookedTransformerConfig.{field}={value!r}: circuitlab's Transformer has no {feature} "
-                f"(needs {field}={supported!r}); keep this model in TransformerLens"
+                f"HookedTransformerConfig.{field}={value!r}: the TransformerLens import does not carry "
+                f"{feature} (needs {field}={supported!r}); for a Hugging Face model use "
+                "cl.Transformer.from_pretrained, else keep it in TransformerLens"
             )
     checks = [
         (
             "positional_embedding_type",
             tl_cfg.positional_embedding_type in _POSITIONAL_MAP,
-            "'standard' or 'shortformer' (circuitlab has no rotary or ALiBi positions)",
+            "'standard' or 'shortformer' (rotary models load with cl.Transformer.from_pretrained)",
         ),
         (
             "normalization_type",
             tl_cfg.normalization_type in _NORM_MAP,
             "'LN' or None; load the model without folding (from_pretrained_no_processing or fold_ln=False) "
-            "for LN, circuitlab has no RMSNorm",
+            "for LN; RMSNorm models load with cl.Transformer.from_pretrained",
         ),
         (
             "attn_scale",
@@ -187,7 +217,8 @@ def _check_representable(tl_cfg: Any) -> None:
             (
                 "act_fn",
                 tl_cfg.act_fn in ("gelu", "relu"),
-                "'gelu' (exact, erf) or 'relu'; circuitlab has no gelu_new/silu MLPs",
+                "'gelu' (exact, erf) or 'relu' in this import; gelu_new/silu models load with "
+                "cl.Transformer.from_pretrained",
             )
         )
     for field, ok, need in checks:
