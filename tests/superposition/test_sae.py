@@ -20,7 +20,7 @@ from circuitlab.superposition import (
     train_sae,
     train_sae_on_activations,
 )
-from circuitlab.superposition.sae_train import _resample_dead
+from circuitlab.superposition.sae.resample import resample_dead
 
 
 class TwoLayer(HookedModule):
@@ -69,9 +69,11 @@ def test_sae_hook_points_cache_latents_and_reconstruction() -> None:
     sae = SparseAutoencoder(SAEConfig(d_in=3, expansion=2))
     x = torch.randn(7, 3)
     out, cache = sae.run_with_cache(x)
-    assert sae.hook_names == ["hook_latents", "hook_recon"]
-    torch.testing.assert_close(cache["hook_latents"], out.latents.detach())
-    torch.testing.assert_close(cache["hook_recon"], out.recon.detach())
+    assert sae.hook_names == ["hook_sae_input", "hook_sae_acts_pre", "hook_sae_acts_post", "hook_sae_recons"]
+    torch.testing.assert_close(cache["hook_sae_input"], x)
+    torch.testing.assert_close(cache["hook_sae_acts_pre"], out.pre.detach())
+    torch.testing.assert_close(cache["hook_sae_acts_post"], out.latents.detach())
+    torch.testing.assert_close(cache["hook_sae_recons"], out.recon.detach())
 
 
 def test_training_keeps_decoder_rows_unit_norm_and_recovers_sparse_directions() -> None:
@@ -111,7 +113,7 @@ def test_resampling_revives_dead_latents_and_clears_their_adam_state() -> None:
     with torch.no_grad():
         sae.b_enc[dead] = -100.0
     assert evaluate_sae(sae, acts).dead_latents >= 2
-    assert _resample_dead(sae, opt, dead, acts, torch.Generator().manual_seed(0)) == 2
+    assert resample_dead(sae, opt, dead, acts, torch.Generator().manual_seed(0)) == 2
     torch.testing.assert_close(sae.W_dec.detach()[dead].norm(dim=-1), torch.ones(2))
     assert bool((sae.encode(acts)[:, dead] > 0).any(0).all())
     assert bool((opt.state[sae.W_dec]["exp_avg"][dead] == 0).all())
@@ -142,7 +144,7 @@ def test_metrics_match_direct_computation() -> None:
         ({"lr": 0.0}, "lr=0.0: must be a number > 0"),
         ({"lr": float("inf")}, "lr=inf: must be a finite number > 0"),
         ({"resample_every": -5}, "resample_every=-5: must be an integer >= 0"),
-        ({"architecture": "topk"}, "architecture='topk': choose one of relu"),
+        ({"architecture": "gated"}, "architecture='gated': choose one of relu, topk, jumprelu"),
     ],
     ids=[
         "no_input",

@@ -9,7 +9,7 @@ from torch import nn
 from circuitlab.errors import HookNameError, ShapeError
 from circuitlab.hooks import HookedModule, HookPoint
 from circuitlab.superposition import SAEConfig
-from circuitlab.superposition.sae_tokens import sae_on_transformer, top_tokens
+from circuitlab.superposition.sae.tokens import sae_on_transformer, top_tokens
 
 
 class TinyTokenModel(HookedModule):

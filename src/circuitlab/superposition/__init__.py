@@ -12,18 +12,18 @@ from circuitlab.superposition.metrics import (
     represented_features,
 )
 from circuitlab.superposition.sae import (
+    ActivationStore,
     SAEConfig,
     SAELoss,
-    SAEOutput,
-    SparseAutoencoder,
-    fraction_variance_explained,
-    max_cosine_similarity,
-)
-from circuitlab.superposition.sae_train import (
     SAEMetrics,
+    SAEOutput,
     SAETrainResult,
+    SparseAutoencoder,
     collect_activations,
     evaluate_sae,
+    fraction_variance_explained,
+    max_cosine_similarity,
+    run_with_saes,
     train_sae,
     train_sae_on_activations,
 )
@@ -37,6 +37,7 @@ from circuitlab.superposition.train import ToyTrainResult, train_toy_model
 
 __all__ = [
     "FRACTIONS",
+    "ActivationStore",
     "SAEConfig",
     "SAELoss",
     "SAEMetrics",
@@ -47,6 +48,7 @@ __all__ = [
     "evaluate_sae",
     "fraction_variance_explained",
     "max_cosine_similarity",
+    "run_with_saes",
     "train_sae",
     "train_sae_on_activations",
     "ToyModel",

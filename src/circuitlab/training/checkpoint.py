@@ -60,7 +60,10 @@ _REGISTRY: dict[str, tuple[Any, Any]] = {
         "circuitlab.superposition.toy_model:ToyModel",
         "circuitlab.superposition.toy_model:ToyModelConfig",
     ),
-    "sae": ("circuitlab.superposition.sae:SparseAutoencoder", "circuitlab.superposition.sae:SAEConfig"),
+    "sae": (
+        "circuitlab.superposition.sae.model:SparseAutoencoder",
+        "circuitlab.superposition.sae.config:SAEConfig",
+    ),
 }
 
 

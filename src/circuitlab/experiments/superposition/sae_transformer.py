@@ -14,7 +14,7 @@ from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, time
 from circuitlab.experiments.induction.recipe import induction_recipe
 from circuitlab.experiments.induction.train import text_windows, train_induction
 from circuitlab.superposition import SAEConfig
-from circuitlab.superposition.sae_tokens import TransformerSAEResult, sae_on_transformer
+from circuitlab.superposition.sae.tokens import TransformerSAEResult, sae_on_transformer
 
 HOOK = "blocks.1.hook_resid_post"
 

@@ -16,13 +16,10 @@ import torch
 
 from circuitlab.errors import ShapeError
 from circuitlab.hooks import HookedModule
-from circuitlab.superposition.sae import SAEConfig
-from circuitlab.superposition.sae_train import (
-    SAEMetrics,
-    SAETrainResult,
-    collect_activations,
-    train_sae_on_activations,
-)
+from circuitlab.superposition.sae.config import SAEConfig
+from circuitlab.superposition.sae.evaluate import SAEMetrics
+from circuitlab.superposition.sae.store import collect_activations
+from circuitlab.superposition.sae.train import SAETrainResult, train_sae_on_activations
 from circuitlab.typing import Float, Int, Tensor
 
 
