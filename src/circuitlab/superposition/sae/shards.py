@@ -5,7 +5,8 @@
 ``shard_tokens`` rows) and ``shards.json`` (format, hook name, d_in, each shard's name and rows),
 every file written atomically. ``ShardStore(folder)`` serves shuffled batches from them, one shard
 in memory at a time (shards in a new random order every pass), with the ActivationStore's
-``next_batch``/``pool``/``state`` interface, so training reads either alike.
+``next_batch``/``pool``/``state`` interface, so training reads either alike; its ``state`` is
+exact, so a run resumed on shards takes the same batches as one never stopped.
 """
 
 from __future__ import annotations
@@ -70,12 +71,17 @@ class ShardStore:
         self.gen = torch.Generator().manual_seed(seed)
         self.order: list[int] = []
         self.buffer: Tensor | None = None
-        self.pos = 0
+        self.pos = self.current = 0
+        self.shard_gen = self.gen.get_state()
 
-    def _load_next(self) -> None:
-        if not self.order:
-            self.order = torch.randperm(len(self.names), generator=self.gen).tolist()
-        name = self.names[self.order.pop(0)]
+    def _load_next(self, index: int | None = None) -> None:
+        """Load shard ``index`` (default: the next of this pass) and shuffle its rows."""
+        if index is None:
+            if not self.order:
+                self.order = torch.randperm(len(self.names), generator=self.gen).tolist()
+            index = self.order.pop(0)
+        self.current, self.shard_gen = index, self.gen.get_state()
+        name = self.names[index]
         try:
             acts = load((self.folder / name).read_bytes())["activations"].float()
         except (OSError, KeyError, ValueError) as err:
@@ -99,9 +105,18 @@ class ShardStore:
         return self.buffer
 
     def state(self) -> dict:
-        return {"order": self.order, "generator": self.gen.get_state().tolist()}
+        """The shard being served, its position, the shards left this pass and the generator state
+        its rows were shuffled with: ``load_state`` continues exactly where this store was."""
+        if self.buffer is None:
+            return {"order": self.order, "generator": self.gen.get_state().tolist()}
+        shard = {"current": self.current, "pos": self.pos, "shard_generator": self.shard_gen.tolist()}
+        return {"order": self.order, "generator": self.gen.get_state().tolist(), **shard}
 
     def load_state(self, state: dict) -> None:
         self.order = [int(i) for i in state["order"]]
-        self.gen.set_state(torch.tensor(state["generator"], dtype=torch.uint8))
         self.buffer, self.pos = None, 0
+        if "current" in state:
+            self.gen.set_state(torch.tensor(state["shard_generator"], dtype=torch.uint8))
+            self._load_next(int(state["current"]))
+            self.pos = int(state["pos"])
+        self.gen.set_state(torch.tensor(state["generator"], dtype=torch.uint8))

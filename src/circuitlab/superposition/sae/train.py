@@ -76,6 +76,7 @@ class SAETrainer:
         self.fired = torch.zeros(cfg.n_latents, dtype=torch.bool, device=device)
         self.history: list[float] = []
         self.resampled = 0
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # resampling draws
 
     @torch.no_grad()
     def init_b_dec(self, acts: Float[Tensor, "n d_in"]) -> None:
@@ -143,6 +144,7 @@ class SAETrainer:
             "resampled": self.resampled,
             "since_fired": self.since_fired.tolist(),
             "fired": self.fired.tolist(),
+            "generator": self.gen.get_state().tolist(),
         }
 
     def load_train_state(self, state: dict) -> None:
@@ -154,6 +156,7 @@ class SAETrainer:
         device = self.since_fired.device
         self.since_fired = torch.tensor(state["since_fired"], dtype=torch.long, device=device)
         self.fired = torch.tensor(state["fired"], dtype=torch.bool, device=device)
+        self.gen.set_state(torch.tensor(state["generator"], dtype=torch.uint8))
 
 
 def fit(
@@ -162,10 +165,13 @@ def fit(
     pool: Callable[[], Tensor],
     gen: torch.Generator,
     on_step: Callable[[SAETrainer, SAELoss], None] | None = None,
+    stop_at: int | None = None,
 ) -> None:
-    """Run ``trainer`` from its step to ``cfg.steps`` on batches from ``next_batch()``: history every
-    50 steps and at the end, resampling from ``pool()``, ``on_step(trainer, loss)`` after each step."""
-    while trainer.step < trainer.cfg.steps:
+    """Run ``trainer`` from its step to ``cfg.steps`` (or ``stop_at``, if sooner) on batches from
+    ``next_batch()``: history every 50 steps and at the end, resampling from ``pool()``,
+    ``on_step(trainer, loss)`` after each step."""
+    last = trainer.cfg.steps if stop_at is None else min(stop_at, trainer.cfg.steps)
+    while trainer.step < last:
         loss = trainer.train_step(next_batch())
         if trainer.step % 50 == 0 or trainer.step == trainer.cfg.steps:
             trainer.record(loss)

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from circuitlab.errors import ShapeError
@@ -33,9 +32,11 @@ def train_sae_on_store(
     cfg: SAEConfig,
     trainer: SAETrainer | None = None,
     on_step: Callable[[SAETrainer, SAELoss], None] | None = None,
+    stop_at: int | None = None,
 ) -> SAETrainResult:
     """Train (or, given a restored ``trainer``, continue) an SAE on ``store.next_batch()`` batches up
-    to ``cfg.steps``; b_dec starts at the mean of the first buffer; metrics on the last buffer."""
+    to ``cfg.steps`` (or step ``stop_at``); b_dec starts at the mean of the first buffer; metrics on
+    the last buffer."""
     if store.d_in is not None and store.d_in != cfg.d_in:
         raise ShapeError(
             f"the activations are of width {store.d_in} but the SAE has d_in={cfg.d_in}; "
@@ -45,9 +46,8 @@ def train_sae_on_store(
     trainer = trainer if trainer is not None else SAETrainer(cfg, device=pool.device)
     if trainer.step == 0:
         trainer.init_b_dec(pool)
-    gen = torch.Generator(device=pool.device).manual_seed(cfg.seed + 1)
     start = time.perf_counter()
-    fit(trainer, store.next_batch, store.pool, gen, on_step)
+    fit(trainer, store.next_batch, store.pool, trainer.gen, on_step, stop_at)
     return SAETrainResult(
         sae=trainer.sae,
         metrics=evaluate_sae(trainer.sae, store.pool()),
