@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
-HookFn = Callable[[Tensor, "HookPoint"], Tensor | None]
+from circuitlab.errors import ConfigError, HookNameError, ShapeError
+
+HookFn = Callable[[Tensor, "HookPoint"], Any]
+Direction = Literal["fwd", "bwd"]
 
 
 class ReadsOnly:
@@ -27,14 +30,70 @@ class ReadsOnly:
         self.fn(x, hook)
 
 
+class LensHandle:
+    """One attached hook, as TransformerLens's ``LensHandle``: ``user_hook`` (the function),
+    ``is_permanent``, ``context_level`` (the ``hooks()`` block that attached it, None outside
+    one) and ``hook.remove()`` (``hook`` is the handle itself). Calling it calls ``user_hook``."""
+
+    __slots__ = ("user_hook", "is_permanent", "context_level", "point", "dir", "entry")
+
+    def __init__(
+        self,
+        user_hook: HookFn,
+        point: HookPoint,
+        dir: Direction,
+        is_permanent: bool = False,
+        context_level: int | None = None,
+        entry: object = None,
+    ) -> None:
+        self.user_hook, self.point, self.dir = user_hook, point, dir
+        self.is_permanent, self.context_level = is_permanent, context_level
+        self.entry = self if entry is None else entry  # what the hook point's list holds
+
+    def __call__(self, x: Tensor, hook: HookPoint) -> Any:
+        return self.user_hook(x, hook)
+
+    @property
+    def hook(self) -> LensHandle:
+        return self
+
+    def remove(self) -> None:
+        """Detach this hook from its hook point (nothing happens if it is already gone)."""
+        fns = self.point.fns(self.dir)
+        for i, fn in enumerate(fns):
+            if fn is self.entry:
+                del fns[i]
+                return
+
+    def __repr__(self) -> str:
+        perm = ", permanent" if self.is_permanent else ""
+        return f"LensHandle({self.dir} {self.user_hook!r} on {self.point.name!r}, level={self.context_level}{perm})"
+
+
+def reads_only(fn: object) -> bool:
+    return isinstance(fn, ReadsOnly) or (isinstance(fn, LensHandle) and isinstance(fn.user_hook, ReadsOnly))
+
+
+def check_dir(dir: str, both: bool = False) -> None:
+    allowed = ("fwd", "bwd", "both") if both else ("fwd", "bwd")
+    if dir not in allowed:
+        raise ConfigError(f"hook direction {dir!r}: choose one of {', '.join(allowed)}")
+
+
 class HookPoint(nn.Module):
     """Identity module at a named activation.
 
     ``hook_point(x)`` returns ``x`` unchanged when nothing is attached: the whole cost of an idle
     hook point is one attribute check (``__call__`` bypasses ``nn.Module``'s dispatch). A forward
-    hook ``fn(activation, hook) -> Tensor | None`` may return a replacement activation; a
-    backward hook ``fn(grad, hook)`` sees (and may replace) the gradient of the activation.
-    Hooks are attached by ``HookedModule.hooks`` and always removed when it exits.
+    hook ``fn(activation, hook) -> Tensor | None`` may return a replacement activation (later hooks
+    see it); a backward hook ``fn(grad, hook)`` sees the gradient of the activation and may return
+    a replacement (a tensor or a ``(grad,)`` tuple; as in TransformerLens every backward hook sees
+    the incoming gradient and the last replacement wins). Backward hooks attached during a forward
+    fire when that forward's output is differentiated, even after they were removed.
+
+    ``fwd_fns``/``bwd_fns`` are the callables in call order; ``fwd_hooks``/``bwd_hooks`` the same as
+    ``LensHandle``s (TransformerLens's view). ``ctx`` is a dict hooks may share state in; it lives
+    until ``clear_context()`` (``HookedModule.reset_hooks`` clears it by default).
     """
 
     def __init__(self) -> None:
@@ -42,6 +101,10 @@ class HookPoint(nn.Module):
         self.name: str = ""
         self.fwd_fns: list[HookFn] = []
         self.bwd_fns: list[HookFn] = []
+        self.ctx: dict[Any, Any] = {}
+
+    def fns(self, dir: Direction) -> list[HookFn]:
+        return self.fwd_fns if dir == "fwd" else self.bwd_fns
 
     @property
     def active(self) -> bool:
@@ -52,7 +115,82 @@ class HookPoint(nn.Module):
     def edits(self) -> bool:
         """True when a hook may change the activation or needs it in the autograd graph: a
         backward hook, or a forward hook not wrapped in ``ReadsOnly``."""
-        return bool(self.bwd_fns) or not all(isinstance(fn, ReadsOnly) for fn in self.fwd_fns)
+        return bool(self.bwd_fns) or not all(reads_only(fn) for fn in self.fwd_fns)
+
+    def handles(self, dir: Direction) -> list[LensHandle]:
+        """The hooks of one direction as handles (a function put in ``fwd_fns`` directly gets a
+        handle made for it: not permanent, no context level)."""
+        return [
+            fn if isinstance(fn, LensHandle) else LensHandle(fn, self, dir, entry=fn) for fn in self.fns(dir)
+        ]
+
+    fwd_hooks = property(lambda self: self.handles("fwd"), doc="forward hooks as LensHandles")
+    bwd_hooks = property(lambda self: self.handles("bwd"), doc="backward hooks as LensHandles")
+
+    def add_hook(
+        self,
+        hook: HookFn,
+        dir: Direction = "fwd",
+        is_permanent: bool = False,
+        level: int | None = None,
+        prepend: bool = False,
+    ) -> LensHandle:
+        """Attach ``hook`` (called before the others with ``prepend``); returns its handle."""
+        check_dir(dir)
+        if not callable(hook):
+            raise ConfigError(f"a hook must be a function fn(activation, hook), got {type(hook).__name__}")
+        handle = LensHandle(hook, self, dir, is_permanent, level)
+        fns = self.fns(dir)
+        fns.insert(0, handle) if prepend else fns.append(handle)
+        return handle
+
+    def add_perma_hook(self, hook: HookFn, dir: Direction = "fwd") -> LensHandle:
+        """A hook that ``remove_hooks``/``reset_hooks`` keep unless ``including_permanent=True``."""
+        return self.add_hook(hook, dir=dir, is_permanent=True)
+
+    def remove_hooks(
+        self,
+        dir: Literal["fwd", "bwd", "both"] = "fwd",
+        including_permanent: bool = False,
+        level: int | None = None,
+    ) -> None:
+        """Detach the hooks of ``dir`` (TransformerLens's default: forward only) at context ``level``
+        (None: any); permanent ones only with ``including_permanent`` (then at every level)."""
+        check_dir(dir, both=True)
+        for d in ("fwd", "bwd") if dir == "both" else (dir,):
+            fns = self.fns(d)
+            fns[:] = [
+                fn
+                for fn, h in zip(fns, self.handles(d), strict=True)
+                if not including_permanent
+                and (h.is_permanent or (level is not None and h.context_level != level))
+            ]
+
+    def has_hooks(
+        self,
+        dir: Literal["fwd", "bwd", "both"] = "both",
+        including_permanent: bool = True,
+        level: int | None = None,
+    ) -> bool:
+        """True when a hook of ``dir`` at context ``level`` (None: any) is attached."""
+        check_dir(dir, both=True)
+        return any(
+            (including_permanent or not h.is_permanent) and (level is None or h.context_level == level)
+            for d in (("fwd", "bwd") if dir == "both" else (dir,))
+            for h in self.handles(d)
+        )
+
+    def clear_context(self) -> None:
+        self.ctx = {}
+
+    def layer(self) -> int:
+        """The block index of a ``blocks.{l}...`` hook point."""
+        parts = self.name.split(".")
+        if len(parts) < 2 or parts[0] != "blocks" or not parts[1].isdigit():
+            raise HookNameError(
+                f"hook point {self.name!r} is not inside a block (blocks.{{l}}...): it has no layer"
+            )
+        return int(parts[1])
 
     def __call__(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         if not (self.fwd_fns or self.bwd_fns):
@@ -63,24 +201,38 @@ class HookPoint(nn.Module):
         return self(x)
 
     def _run(self, x: Tensor) -> Tensor:
-        for fn in self.fwd_fns:
+        for fn in tuple(self.fwd_fns):  # a hook may detach hooks; this call still runs them all
             out = fn(x, self)
             if out is not None:
                 if not isinstance(out, Tensor) or out.shape != x.shape:
                     got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-                    raise ValueError(
+                    raise ShapeError(
                         f"hook on {self.name!r} returned {got}; a forward hook must return None "
                         f"or a tensor of the activation's shape {tuple(x.shape)}"
                     )
                 x = out
         if self.bwd_fns and x.requires_grad:
-            for fn in self.bwd_fns:
-                x.register_hook(lambda grad, fn=fn: fn(grad, self))
+            x = x.view_as(x)  # its own autograd node: the hook sees only what flows through here
+            fns = tuple(self.bwd_fns)
+            x.register_hook(lambda grad: self._run_bwd(fns, grad))
         return x
 
-    def remove_hooks(self) -> None:
-        self.fwd_fns.clear()
-        self.bwd_fns.clear()
+    def _run_bwd(self, fns: tuple[HookFn, ...], grad: Tensor) -> Tensor | None:
+        """Every backward hook sees the incoming gradient; the last one that returns wins."""
+        result = None
+        for fn in fns:
+            out = fn(grad, self)
+            if isinstance(out, tuple) and len(out) == 1:
+                out = out[0]
+            if out is not None:
+                if not isinstance(out, Tensor) or out.shape != grad.shape:
+                    got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+                    raise ShapeError(
+                        f"backward hook on {self.name!r} returned {got}; return None, a tensor of the "
+                        f"gradient's shape {tuple(grad.shape)} or a one-tensor tuple (grad,)"
+                    )
+                result = out
+        return result
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, fwd={len(self.fwd_fns)}, bwd={len(self.bwd_fns)}"

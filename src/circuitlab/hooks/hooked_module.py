@@ -5,14 +5,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from circuitlab.errors import HookNameError
 from circuitlab.hooks.cache import ActivationCache
-from circuitlab.hooks.hook_point import HookFn, HookPoint, ReadsOnly
+from circuitlab.hooks.hook_point import Direction, HookFn, HookPoint, ReadsOnly, check_dir
 
 NameSelector = str | Sequence[str] | Callable[[str], bool] | None
 HookSpec = tuple[str | Callable[[str], bool], HookFn]
@@ -23,8 +23,13 @@ class HookedModule(nn.Module):
 
     Hook names come from ``named_modules()`` (``blocks.0.attn.hook_pattern``). ``hooks()`` attaches
     hooks for the length of a ``with`` block and removes them in ``finally``; ``run_with_hooks``
-    and ``run_with_cache`` are built on it.
+    and ``run_with_cache`` are built on it. ``add_hook``/``add_perma_hook``/``reset_hooks`` manage
+    hooks that outlive a call, with TransformerLens's semantics: each ``hooks()`` block has a
+    context level (1 for the outermost), its hooks carry it, and leaving the block removes the
+    non-permanent hooks of that level only.
     """
+
+    context_level: int = 0
 
     @property
     def hook_dict(self) -> dict[str, HookPoint]:
@@ -35,8 +40,16 @@ class HookedModule(nn.Module):
         return points
 
     @property
+    def mod_dict(self) -> dict[str, nn.Module]:
+        """Every submodule by its name (the model itself, named "", excluded)."""
+        return {n: m for n, m in self.named_modules() if n}
+
+    @property
     def hook_names(self) -> list[str]:
         return list(self.hook_dict)
+
+    def hook_points(self) -> list[HookPoint]:
+        return list(self.hook_dict.values())
 
     def _select(self, selector: NameSelector, points: dict[str, HookPoint]) -> list[str]:
         if selector is None:
@@ -54,48 +67,95 @@ class HookedModule(nn.Module):
                 )
         return names
 
+    def add_hook(
+        self,
+        name: str | Sequence[str] | Callable[[str], bool],
+        hook: HookFn,
+        dir: Direction = "fwd",
+        is_permanent: bool = False,
+        level: int | None = None,
+        prepend: bool = False,
+        points: dict[str, HookPoint] | None = None,
+    ) -> None:
+        """Attach ``hook`` to the hook point ``name`` (or every one a predicate or list selects)
+        until it is removed (``reset_hooks``, or the end of the ``hooks()`` block of ``level``)."""
+        check_dir(dir)
+        points = self.hook_dict if points is None else points
+        for selected in self._select(name, points):
+            points[selected].add_hook(hook, dir=dir, is_permanent=is_permanent, level=level, prepend=prepend)
+
+    def add_perma_hook(self, name: str | Callable[[str], bool], hook: HookFn, dir: Direction = "fwd") -> None:
+        """A hook that ``reset_hooks()`` keeps (``reset_hooks(including_permanent=True)`` removes it)."""
+        self.add_hook(name, hook, dir=dir, is_permanent=True)
+
+    def remove_all_hook_fns(
+        self,
+        direction: Literal["fwd", "bwd", "both"] = "both",
+        including_permanent: bool = False,
+        level: int | None = None,
+    ) -> None:
+        for point in self.hook_dict.values():
+            point.remove_hooks(direction, including_permanent=including_permanent, level=level)
+
+    def clear_contexts(self) -> None:
+        """Empty every hook point's ``ctx``."""
+        for point in self.hook_dict.values():
+            point.clear_context()
+
+    def reset_hooks(
+        self,
+        clear_contexts: bool = True,
+        direction: Literal["fwd", "bwd", "both"] = "both",
+        including_permanent: bool = False,
+        level: int | None = None,
+    ) -> None:
+        """Remove the non-permanent hooks (of context ``level`` only, when given; permanent ones
+        too with ``including_permanent``) and, by default, every hook point's ``ctx``."""
+        if clear_contexts:
+            self.clear_contexts()
+        self.remove_all_hook_fns(direction, including_permanent=including_permanent, level=level)
+
     @contextmanager
     def hooks(
         self,
         fwd_hooks: Iterable[HookSpec] = (),
         bwd_hooks: Iterable[HookSpec] = (),
+        reset_hooks_end: bool = True,
+        clear_contexts: bool = False,
     ) -> Iterator[HookedModule]:
         """Attach hooks for the body of a ``with`` block; they are removed even if it raises.
 
         Each hook is ``(name_or_filter, fn)`` with ``fn(activation, hook) -> Tensor | None``.
+        ``reset_hooks_end=False`` leaves them attached (``reset_hooks()`` removes them later);
+        ``clear_contexts`` empties every hook point's ``ctx`` when they are removed.
         """
         points = self.hook_dict
-        attached: list[tuple[list[HookFn], HookFn]] = []
+        self.context_level += 1
+        level = self.context_level
         try:
-            for kind, specs in (("fwd", fwd_hooks), ("bwd", bwd_hooks)):
+            for dir, specs in (("fwd", fwd_hooks), ("bwd", bwd_hooks)):
                 for selector, fn in specs:
-                    for name in self._select(selector, points):
-                        fns = points[name].fwd_fns if kind == "fwd" else points[name].bwd_fns
-                        fns.append(fn)
-                        attached.append((fns, fn))
+                    self.add_hook(selector, fn, dir=dir, level=level, points=points)
             yield self
         finally:
-            for fns, fn in attached:
-                if fn in fns:
-                    fns.remove(fn)
-
-    def reset_hooks(self) -> None:
-        """Remove every hook from every hook point."""
-        for point in self.hook_dict.values():
-            point.remove_hooks()
+            if reset_hooks_end:
+                self.reset_hooks(clear_contexts, including_permanent=False, level=level)
+            self.context_level -= 1
 
     def run_with_hooks(
         self,
         *args: Any,
         fwd_hooks: Iterable[HookSpec] = (),
         bwd_hooks: Iterable[HookSpec] = (),
+        reset_hooks_end: bool = True,
+        clear_contexts: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Run ``forward`` with temporary hooks.
 
         Backward hooks are registered on the activations during this forward and fire when you
-        later call ``.backward()`` on the output."""
-        with self.hooks(fwd_hooks, bwd_hooks):
+        later call ``.backward()`` on the output, also after they were removed."""
+        with self.hooks(fwd_hooks, bwd_hooks, reset_hooks_end, clear_contexts):
             return self(*args, **kwargs)
 
     def run_with_cache(
@@ -124,8 +184,7 @@ class HookedModule(nn.Module):
             store[hook.name] = act
 
         names = self._select(names_filter, self.hook_dict)
-        save = ReadsOnly(save)
-        with self.hooks([(name, save) for name in names]):
+        with self.hooks([(names, ReadsOnly(save))]):
             out = self(*args, **kwargs)
         cache = ActivationCache(store, model=self)
         return out, cache.remove_batch_dim() if remove_batch_dim else cache

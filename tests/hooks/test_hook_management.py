@@ -1,0 +1,99 @@
+"""Hooks that outlive a call: permanent hooks, context levels, shared ctx, backward conventions.
+
+TransformerLens's semantics, checked here without it (tests/transformer_lens_compat runs the same
+scenarios against TransformerLens itself).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_hooks import TwoLayer
+
+from circuitlab.errors import ConfigError
+
+X = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture
+def model() -> TwoLayer:
+    return TwoLayer()
+
+
+def counter(calls: list):
+    return lambda act, hook: calls.append(hook.name)
+
+
+def test_permanent_hooks_survive_reset_until_including_permanent(model) -> None:
+    calls: list = []
+    model.add_perma_hook("hook_pre", counter(calls))
+    model.add_hook("hook_pre", counter(calls))
+    model.reset_hooks()
+    model(X)
+    assert calls == ["hook_pre"]
+    model.reset_hooks(including_permanent=True)
+    model(X)
+    assert calls == ["hook_pre"] and not model.hook_pre.active
+
+
+def test_leaving_a_context_removes_only_its_own_level(model) -> None:
+    calls: list = []
+    with model.hooks(fwd_hooks=[("hook_pre", counter(calls))]):
+        with model.hooks(fwd_hooks=[("hook_post", counter(calls))], reset_hooks_end=False):
+            assert model.context_level == 2
+        model.add_hook("hook_post", counter(calls))  # level None: outlives every block
+        assert [h.context_level for h in model.hook_post.fwd_hooks] == [2, None]
+    assert model.context_level == 0
+    model(X)
+    assert calls == ["hook_post", "hook_post"]
+    model.reset_hooks()
+    assert not model.hook_post.active
+
+
+def test_ctx_is_kept_across_calls_and_cleared_by_reset_hooks(model) -> None:
+    def count(act, hook):
+        hook.ctx["n"] = hook.ctx.get("n", 0) + 1
+
+    with model.hooks(fwd_hooks=[("hook_pre", count)]):
+        model(X)
+        model(X)
+    assert model.hook_pre.ctx == {"n": 2}
+    model.reset_hooks(clear_contexts=False)
+    assert model.hook_pre.ctx == {"n": 2}
+    model.reset_hooks()
+    assert model.hook_pre.ctx == {}
+
+
+@pytest.mark.parametrize("wrap", [lambda g: g * 0, lambda g: (g * 0,)], ids=["tensor", "one-tensor-tuple"])
+def test_a_backward_hook_replaces_the_gradient(model, wrap) -> None:
+    model.add_hook("hook_post", lambda g, hook: wrap(g), dir="bwd")
+    model(X).sum().backward()
+    assert torch.count_nonzero(model.lin1.weight.grad) == 0
+    assert torch.count_nonzero(model.lin2.weight.grad) > 0
+
+
+def test_every_backward_hook_sees_the_incoming_gradient_and_the_last_replacement_wins(model) -> None:
+    seen: list = []
+
+    def hook(factor):
+        return lambda g, hook: seen.append(g.clone()) or g * factor
+
+    model.run_with_hooks(X, bwd_hooks=[("hook_pre", hook(0.0)), ("hook_pre", hook(2.0))]).sum().backward()
+    torch.testing.assert_close(seen[0], seen[1])
+    expected = 2 * seen[0].T @ X
+    torch.testing.assert_close(model.lin1.weight.grad, expected)
+
+
+def test_remove_hooks_defaults_to_forward_hooks_and_handles_remove_one(model) -> None:
+    point = model.hook_pre
+    first = point.add_hook(lambda a, hook: None)
+    point.add_hook(lambda a, hook: None)
+    point.add_hook(lambda g, hook: None, dir="bwd")
+    first.hook.remove()
+    assert len(point.fwd_hooks) == 1 and point.has_hooks("bwd")
+    point.remove_hooks()
+    assert not point.has_hooks("fwd") and point.has_hooks("bwd")
+    point.remove_hooks("both")
+    assert not point.active
+    with pytest.raises(ConfigError, match="fwd, bwd, both"):
+        point.remove_hooks("sideways")

@@ -1,0 +1,63 @@
+"""A circuitlab Transformer and its TransformerLens twin (``cl.interop.to_transformer_lens``)."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from circuitlab.interop import to_transformer_lens
+from circuitlab.transformer import Transformer, TransformerConfig
+
+D_VOCAB, N_CTX = 23, 12
+
+
+def make_pair(
+    attn_only: bool = False, positional: str = "learned", normalization: str = "layernorm", seed: int = 0
+):
+    """(ours, theirs): a tiny model whose biases and LayerNorm weights are random too, and its twin."""
+    cfg = TransformerConfig(
+        n_layers=2,
+        d_model=16,
+        n_heads=2,
+        d_head=8,
+        d_vocab=D_VOCAB,
+        n_ctx=N_CTX,
+        attn_only=attn_only,
+        d_mlp=None if attn_only else 12,
+        positional=positional,
+        normalization=normalization,
+        init_range=0.3,
+        seed=seed,
+    )
+    ours = Transformer(cfg)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for name, param in ours.named_parameters():
+            if not name.split(".")[-1].startswith("W_"):
+                param.add_(0.1 * torch.randn(param.shape, generator=gen))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        theirs = to_transformer_lens(ours)
+    return ours.eval(), theirs.eval()
+
+
+def tokens(batch: int = 2, pos: int = 7, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, D_VOCAB, (batch, pos), generator=torch.Generator().manual_seed(seed))
+
+
+def assert_same(ours, theirs, atol: float = 1e-5, rtol: float = 1e-4) -> None:
+    """Equal results: tensors to float rounding (gradients dropped), containers element by element."""
+    if isinstance(theirs, torch.Tensor):
+        assert isinstance(ours, torch.Tensor), f"expected a tensor, got {type(ours).__name__}"
+        torch.testing.assert_close(ours.detach(), theirs.detach(), atol=atol, rtol=rtol)
+    elif isinstance(theirs, tuple | list):
+        assert isinstance(ours, tuple | list) and len(ours) == len(theirs), (ours, theirs)
+        for a, b in zip(ours, theirs, strict=True):
+            assert_same(a, b, atol, rtol)
+    elif isinstance(theirs, dict):
+        assert isinstance(ours, dict) and ours.keys() == theirs.keys(), (ours, theirs)
+        for key in theirs:
+            assert_same(ours[key], theirs[key], atol, rtol)
+    else:
+        assert ours == theirs
