@@ -181,6 +181,7 @@ def save(model: nn.Module, path: str | Path, tokenizer: Tokenizer | None = None)
             f"cl.save: {type(model).__name__} is not a registered model kind; call "
             "circuitlab.training.register_model(kind, ModelClass, ConfigClass) first"
         )
+    tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)  # the model's own
     return save_checkpoint(path, model, tokenizer=tokenizer)
 
 
@@ -242,6 +243,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     model = model_cls(config)
     _load_weights(model, folder, meta)
     tokenizer = _tokenizer(folder, meta)
+    if tokenizer is not None and hasattr(model, "tokenizer"):  # a Transformer reads and writes text with it
+        model.tokenizer = tokenizer
     return Checkpoint(folder, kind, model.to(device).eval(), config, meta.get("step"), tokenizer, meta)
 
 
