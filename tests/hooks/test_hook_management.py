@@ -11,6 +11,7 @@ import torch
 from test_hooks import TwoLayer
 
 from circuitlab.errors import ConfigError
+from circuitlab.hooks import Slice, act_name
 
 X = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
 
@@ -97,3 +98,15 @@ def test_remove_hooks_defaults_to_forward_hooks_and_handles_remove_one(model) ->
     assert not point.active
     with pytest.raises(ConfigError, match="fwd, bwd, both"):
         point.remove_hooks("sideways")
+
+
+def test_act_name_and_slice() -> None:
+    assert act_name("pattern", 0) == "blocks.0.attn.hook_pattern"
+    assert act_name("scale4ln1") == "blocks.4.ln1.hook_scale"
+    assert act_name("normalized") == "ln_final.hook_normalized"
+    t = torch.arange(24).reshape(2, 3, 4)
+    assert Slice(1).apply(t, dim=1).shape == (2, 4)
+    assert Slice((1, 3)).apply(t, dim=-1).tolist() == t[:, :, 1:3].tolist()
+    assert Slice([2, 0]).apply(t, dim=1).tolist() == t[:, [2, 0]].tolist()
+    assert Slice.unwrap(1).apply(t, dim=1).shape == (2, 1, 4)
+    assert Slice(None).indices(3).tolist() == [0, 1, 2]

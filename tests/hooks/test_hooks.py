@@ -65,9 +65,10 @@ def test_names_filter_keeps_only_what_it_asks_for(model: TwoLayer, names_filter)
 def test_cache_dtype_and_device_options(model: TwoLayer) -> None:
     _, cache = model.run_with_cache(torch.randn(1, 4), cache_dtype=torch.float16, device="cpu")
     assert cache["hook_pre"].dtype == torch.float16
-    single = cache.remove_batch_dim()
-    assert single["hook_pre"].shape == (3,)
-    assert cache.to("cpu")["hook_post"].shape == (1, 3)
+    assert cache.to("cpu") is cache and cache["hook_post"].shape == (1, 3)
+    single = cache.remove_batch_dim()  # in place, as TransformerLens's
+    assert single is cache and not cache.has_batch_dim
+    assert cache["hook_pre"].shape == (3,) and cache["hook_post"].shape == (3,)
 
 
 def test_remove_batch_dim_refuses_a_real_batch(model: TwoLayer) -> None:
