@@ -13,6 +13,7 @@ from typing import Any
 
 from circuitlab.experiments.run.results import load_results
 from circuitlab.files import atomic_write
+from circuitlab.report.dashboard import DASHBOARD_CLAIM, DASHBOARD_CSS, dashboard_block
 from circuitlab.report.figures import png_data_uri, png_size
 from circuitlab.report.format import duration, fmt_value, headline, measured_rows, when
 from circuitlab.report.style import PAGE_CSS
@@ -42,8 +43,9 @@ def build_html(doc: dict[str, Any], run_dir: Path) -> str:
     from circuitlab.experiments.registry import VIEWER_CLAIM
 
     claims = ordered_claims(doc["claims"])
-    viewer = _viewer_block(run_dir)
-    sections = [_claim_section(c, run_dir, viewer if c["id"] == VIEWER_CLAIM else "") for c in claims]
+    viewer, dash = _viewer_block(run_dir), dashboard_block(run_dir)
+    extra = {VIEWER_CLAIM: viewer, DASHBOARD_CLAIM: dash}
+    sections = [_claim_section(c, run_dir, extra.get(c["id"], "")) for c in claims]
     if viewer and VIEWER_CLAIM not in {c["id"] for c in claims}:
         sections.append(f'<section class="claim" id="viewer"><h2>Attention viewer</h2>{viewer}</section>')
     script = f"<script>{VIEWER_JS}</script>" if viewer else ""
@@ -52,7 +54,7 @@ def build_html(doc: dict[str, Any], run_dir: Path) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>circuitlab · reproduction report</title>
-<style>{PAGE_CSS}{VIEWER_CSS if viewer else ""}</style></head>
+<style>{PAGE_CSS}{VIEWER_CSS if viewer else ""}{DASHBOARD_CSS if dash else ""}</style></head>
 <body><div class="page">
 {_header(doc, claims)}
 {_summary(claims)}

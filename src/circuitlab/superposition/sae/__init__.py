@@ -17,6 +17,7 @@ from circuitlab.superposition.sae.evaluate import (
     max_cosine_similarity,
     spliced_ce,
 )
+from circuitlab.superposition.sae.features import Context, LatentDashboard, latent_dashboards
 from circuitlab.superposition.sae.model import SAELoss, SAEOutput, SparseAutoencoder
 from circuitlab.superposition.sae.shards import ShardStore, write_shards
 from circuitlab.superposition.sae.splice import run_with_cache_with_saes, run_with_saes
@@ -27,6 +28,8 @@ from circuitlab.superposition.sae.train_model import train_sae, train_sae_on_sto
 __all__ = [
     "ARCHITECTURES",
     "ActivationStore",
+    "Context",
+    "LatentDashboard",
     "SAEConfig",
     "SAELoss",
     "SAEMetrics",
@@ -40,6 +43,7 @@ __all__ = [
     "collect_activations",
     "evaluate_sae",
     "fraction_variance_explained",
+    "latent_dashboards",
     "max_cosine_similarity",
     "read_hook",
     "run_with_cache_with_saes",
