@@ -140,7 +140,7 @@ def test_cache_keys_resolve_as_in_tl(caches, key) -> None:
 def test_the_shared_activations_are_equal(caches) -> None:
     ours, theirs, _ = caches
     shared = [name for name in theirs.cache_dict if name in ours.cache_dict]
-    assert len(shared) == len(theirs.cache_dict) - 2  # all but TL's unembed.hook_in/hook_out
+    assert len(shared) == len(theirs.cache_dict)  # unembed.hook_in/hook_out included
     assert_same({n: ours.cache_dict[n] for n in shared}, {n: theirs.cache_dict[n] for n in shared})
 
 
@@ -255,3 +255,56 @@ def test_one_neuron_and_attention_only_decompositions_work_where_tl_raises() -> 
     one, labels = cache.stack_neuron_results(2, neuron_slice=3, return_labels=True)
     assert labels == ["L0N3", "L1N3"]
     assert_same(one, cache.stack_neuron_results(2, neuron_slice=[3]))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(incl_bwd=True, return_type="loss"),
+        dict(pos_slice=-1),
+        dict(pos_slice=(1, 4), names_filter=lambda name: "attn" in name or "resid" in name),
+        dict(incl_bwd=True, pos_slice=[0, 2], return_type="loss"),
+    ],
+    ids=["incl_bwd", "pos-int", "pos-tuple-filter", "incl_bwd-pos-list"],
+)
+def test_run_with_cache_options(kwargs) -> None:
+    caches = [model.run_with_cache(TOKENS, **kwargs)[1] for model in make_pair()]
+    shared = [name for name in caches[1].cache_dict if name in caches[0].cache_dict]
+    assert set(caches[1].cache_dict) - set(shared) <= {"unembed.hook_in", "unembed.hook_out"} | {
+        f"unembed.hook_{x}_grad" for x in ("in", "out")
+    }
+    if kwargs.get("incl_bwd"):
+        assert "blocks.0.attn.hook_pattern_grad" in shared
+        # TL runs ln1 once for each of q, k and v; its ln1 gradients are one of the three parts
+        # (test_ln1_gradient_is_the_sum_of_tls_three_parts)
+        shared = [name for name in shared if not (".ln1." in name and name.endswith("_grad"))]
+    assert_same(*({name: cache.cache_dict[name] for name in shared} for cache in caches))
+
+
+def test_ln1_gradient_is_the_sum_of_tls_three_parts() -> None:
+    """TransformerLens applies ln1 three times (query, key and value inputs), so a backward hook on
+    ln1 fires three times there, each with one part; circuitlab's one call sees their sum."""
+    seen: list[list[torch.Tensor]] = [[], []]
+    for model, grads in zip(make_pair(), seen, strict=True):
+        hook = [("blocks.0.ln1.hook_normalized", lambda g, hook, grads=grads: grads.append(g.clone()))]
+        model.run_with_hooks(TOKENS, return_type="loss", bwd_hooks=hook).backward()
+    assert (len(seen[0]), len(seen[1])) == (1, 3)
+    assert_same(seen[0][0], sum(seen[1]))
+
+
+def test_run_with_cache_reset_hooks_end_false_leaves_the_saving_hooks() -> None:
+    for model in make_pair():
+        model.run_with_cache(TOKENS, names_filter="blocks.0.hook_resid_pre", reset_hooks_end=False)
+        assert model.hook_dict["blocks.0.hook_resid_pre"].has_hooks()
+        model.reset_hooks()
+        assert not model.hook_dict["blocks.0.hook_resid_pre"].has_hooks()
+
+
+def test_incl_bwd_needs_one_number_out() -> None:
+    ours, theirs = make_pair()
+    with pytest.raises(ShapeError, match="return_type='loss'"):
+        ours.run_with_cache(TOKENS, incl_bwd=True)
+    with pytest.raises(RuntimeError):
+        theirs.run_with_cache(TOKENS, incl_bwd=True)
+    ours.reset_hooks()
+    theirs.reset_hooks()

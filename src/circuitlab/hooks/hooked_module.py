@@ -10,9 +10,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from circuitlab.errors import HookNameError
+from circuitlab.errors import HookNameError, ShapeError
 from circuitlab.hooks.cache import ActivationCache
 from circuitlab.hooks.hook_point import Direction, HookFn, HookPoint, ReadsOnly, check_dir
+from circuitlab.hooks.slice import Slice
 
 NameSelector = str | Sequence[str] | Callable[[str], bool] | None
 HookSpec = tuple[str | Callable[[str], bool], HookFn]
@@ -165,26 +166,56 @@ class HookedModule(nn.Module):
         device: str | torch.device | None = None,
         cache_dtype: torch.dtype | None = None,
         remove_batch_dim: bool = False,
+        incl_bwd: bool = False,
+        reset_hooks_end: bool = True,
+        clear_contexts: bool = False,
+        pos_slice: Any = None,
         **kwargs: Any,
     ) -> tuple[Any, ActivationCache]:
         """Run ``forward`` and keep the activations that ``names_filter`` selects.
 
         ``names_filter``: a hook name, a list of names, a predicate on names, or None for all.
         Only selected activations are stored (detached; moved to ``device`` and cast to
-        ``cache_dtype`` when given, e.g. ``torch.float16`` to halve the memory).
+        ``cache_dtype`` when given, e.g. ``torch.float16`` to halve the memory). As in
+        TransformerLens: ``incl_bwd`` calls ``.backward()`` on the output (a scalar, e.g.
+        ``return_type="loss"``) and keeps each gradient as ``"{name}_grad"``; ``pos_slice``
+        keeps those positions only (an int keeps its axis); ``reset_hooks_end`` and
+        ``clear_contexts`` as in ``hooks()``.
         """
         store: dict[str, Tensor] = {}
-
-        def save(act: Tensor, hook: HookPoint) -> None:
-            act = act.detach()
-            if device is not None:
-                act = act.to(device)
-            if cache_dtype is not None and act.is_floating_point():
-                act = act.to(cache_dtype)
-            store[hook.name] = act
-
+        keep = _saver(store, device, cache_dtype, Slice.unwrap(pos_slice))
         names = self._select(names_filter, self.hook_dict)
-        with self.hooks([(names, ReadsOnly(save))]):
+        bwd = [(names, lambda grad, hook: keep(grad, hook, "_grad"))] if incl_bwd else []
+        with self.hooks([(names, ReadsOnly(keep))], bwd, reset_hooks_end, clear_contexts):
             out = self(*args, **kwargs)
+            if incl_bwd:
+                if not isinstance(out, Tensor) or out.numel() != 1:
+                    got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+                    raise ShapeError(
+                        f"run_with_cache(incl_bwd=True) differentiates the output, which must be one "
+                        f"number; got {got} (pass return_type='loss')"
+                    )
+                out.backward()
         cache = ActivationCache(store, model=self)
         return out, cache.remove_batch_dim() if remove_batch_dim else cache
+
+
+HEAD_VECTORS = ("hook_q", "hook_k", "hook_v", "hook_z", "hook_result")  # [..., pos, n_heads, d]
+
+
+def _saver(store: dict[str, Tensor], device: Any, dtype: torch.dtype | None, pos_slice: Slice) -> Callable:
+    """The hook run_with_cache attaches: store a detached copy of the activation under its name."""
+
+    def keep(act: Tensor, hook: HookPoint, suffix: str = "") -> None:
+        act = act.detach()
+        if device is not None:
+            act = act.to(device)
+        if dtype is not None and act.is_floating_point():
+            act = act.to(dtype)
+        if pos_slice.mode != "identity":
+            pos_dim = -3 if hook.name.endswith(HEAD_VECTORS) else -2  # a pattern's query axis is -2
+            if act.ndim >= -pos_dim:
+                act = pos_slice.apply(act, dim=pos_dim)
+        store[hook.name + suffix] = act
+
+    return keep
