@@ -140,8 +140,7 @@ class HookPoint(nn.Module):
         if not callable(hook):
             raise ConfigError(f"a hook must be a function fn(activation, hook), got {type(hook).__name__}")
         handle = LensHandle(hook, self, dir, is_permanent, level)
-        fns = self.fns(dir)
-        fns.insert(0, handle) if prepend else fns.append(handle)
+        self.fns(dir).insert(0 if prepend else len(self.fns(dir)), handle)
         return handle
 
     def add_perma_hook(self, hook: HookFn, dir: Direction = "fwd") -> LensHandle:
