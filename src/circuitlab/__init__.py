@@ -8,11 +8,13 @@ from circuitlab import (
     hooks,
     interop,
     nets,
+    pretrained,
     superposition,
     training,
     transformer,
 )
 from circuitlab.hooks import ActivationCache, HookedModule, HookPoint
+from circuitlab.pretrained import from_pretrained
 from circuitlab.training.checkpoint import load, save
 from circuitlab.transformer import Transformer, TransformerConfig
 from circuitlab.transformer.sampling import generate
@@ -28,11 +30,13 @@ __all__ = [
     "circuits",
     "data",
     "errors",
+    "from_pretrained",
     "generate",
     "hooks",
     "interop",
     "load",
     "nets",
+    "pretrained",
     "save",
     "superposition",
     "training",

@@ -10,8 +10,8 @@ rotates each pair (x1_i, x2_i) by the angle p * theta_i:
 (cos and sin repeated over both halves). The remaining d_head - rotary_dim dimensions pass
 through unchanged (partial rotary: Pythia rotates a quarter of each head). Because the rotation
 is orthogonal and depends on position only, q_p . k_s depends on p - s: relative positions.
-The tables are computed in float32 from positions as Hugging Face does and cast to the input's
-dtype; nothing is stored in a checkpoint.
+The frequencies and tables are computed in float32 as Hugging Face does (whatever the model's
+dtype) and cast to the input's dtype; nothing is stored in a checkpoint or a buffer.
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ class Rotary(nn.Module):
         if rotary_dim % 2:
             raise ValueError(f"rotary_dim={rotary_dim} must be even")
         self.rotary_dim, self.base = rotary_dim, base
-        two_i = torch.arange(0, rotary_dim, 2, dtype=torch.int64).float()
-        self.register_buffer("inv_freq", 1.0 / (base ** (two_i / rotary_dim)), persistent=False)
         self.cached: tuple[int, torch.device, torch.dtype, Tensor, Tensor] | None = None
 
     def cos_sin(
@@ -52,7 +50,8 @@ class Rotary(nn.Module):
         """cos(p theta) and sin(p theta) for p < n_pos, each frequency repeated over both halves."""
         if self.cached is not None and self.cached[:3] == (n_pos, device, dtype):
             return self.cached[3], self.cached[4]
-        inv_freq = self.inv_freq.to(device=device, dtype=torch.float32)
+        two_i = torch.arange(0, self.rotary_dim, 2, dtype=torch.int64, device=device).float()
+        inv_freq = 1.0 / (self.base ** (two_i / self.rotary_dim))  # theta_i, in float32
         angle = torch.arange(n_pos, device=device, dtype=torch.float32)[:, None] * inv_freq
         angle = torch.cat((angle, angle), dim=-1)[:, None, :]  # [pos, 1 (heads), rotary_dim]
         cos, sin = angle.cos().to(dtype), angle.sin().to(dtype)

@@ -1,0 +1,143 @@
+"""``from_pretrained``: a Hugging Face checkpoint as circuitlab's one Transformer.
+
+The model is built on the meta device (no memory, no random draws), given uninitialised memory
+of the requested dtype on the requested device, and filled tensor by tensor from the safetensors
+files: a tensor that needs no change is read straight into its parameter. Every parameter must
+be filled (biases a family leaves out are set to 0), and every tensor in the files must find a
+place or be a known buffer: anything else is refused by name rather than ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from circuitlab.errors import CheckpointError, ConfigError
+from circuitlab.pretrained import gpt2, llama, neox
+from circuitlab.pretrained.adapter import Spec
+from circuitlab.pretrained.safetensors_files import Entry, index_folder, read_tensor
+from circuitlab.pretrained.source import ModelFolder, open_folder, resolve
+from circuitlab.pretrained.tokenizer import load_hf_tokenizer
+from circuitlab.transformer import Transformer, TransformerConfig
+
+FAMILIES: dict[str, ModuleType] = {
+    gpt2.ARCHITECTURE: gpt2,
+    neox.ARCHITECTURE: neox,
+    **{name: llama for name in llama.ARCHITECTURES},
+}
+MODEL_TYPES = {"gpt2": gpt2, "gpt_neox": neox, "llama": llama, "mistral": llama, "qwen2": llama}
+
+
+def family_of(hf: dict[str, Any], where: Path) -> ModuleType:
+    """The adapter for the config's architecture (``architectures[0]``, else ``model_type``)."""
+    names = hf.get("architectures") or []
+    if names:
+        if names[0] in FAMILIES:
+            return FAMILIES[names[0]]
+        unknown = names[0]
+    elif hf.get("model_type") in MODEL_TYPES:
+        return MODEL_TYPES[hf["model_type"]]
+    else:
+        unknown = hf.get("model_type")
+    raise ConfigError(
+        f"{where}: architecture {unknown!r} is not supported; circuitlab loads {', '.join(FAMILIES)} "
+        "(GPT-2, GPT-NeoX/Pythia, Llama, Mistral, Qwen2, SmolLM)"
+    )
+
+
+def empty_model(cfg: TransformerConfig, device: str | torch.device, dtype: torch.dtype) -> Transformer:
+    """A Transformer of ``cfg`` whose parameters are uninitialised memory of ``dtype`` on ``device``."""
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    return model.to(dtype=dtype).to_empty(device=device)
+
+
+def load_weights(
+    model: Transformer, specs: list[Spec], entries: dict[str, Entry], ignored, folder: Path
+) -> None:
+    """Fill every parameter of ``model`` from ``entries`` as ``specs`` say (see the module docstring)."""
+    params = dict(model.named_parameters())
+    filled, used = set(), set()
+    for spec in specs:
+        absent = [s for s in spec.sources if s not in entries]
+        if absent:
+            raise CheckpointError(f"{folder}: tensor {absent[0]!r} is missing; the checkpoint is incomplete")
+        with torch.no_grad():
+            for target, value in zip(spec.targets, convert(spec, entries, params), strict=True):
+                param = params[target]
+                if value is None:  # read in place
+                    pass
+                elif tuple(value.shape) != tuple(param.shape):
+                    raise CheckpointError(
+                        f"{folder}: {spec.sources[0]} gives {target} the shape {tuple(value.shape)}, expected "
+                        f"{tuple(param.shape)}; config.json does not describe these weights"
+                    )
+                else:
+                    param.copy_(value)
+                filled.add(target)
+        used.update(spec.sources)
+    unexpected = sorted(k for k in entries if k not in used and not ignored(k, model.cfg))
+    if unexpected:
+        raise CheckpointError(
+            f"{folder}: tensor {unexpected[0]!r} ({len(unexpected)} unexpected in all) has no place in "
+            "circuitlab's model of this config; refusing rather than ignoring it"
+        )
+    fill_defaults(params, filled, folder)
+
+
+def convert(
+    spec: Spec, entries: dict[str, Entry], params: dict[str, torch.Tensor]
+) -> list[torch.Tensor | None]:
+    """The values of ``spec.targets``; None where the tensor was read straight into the parameter."""
+    if spec.convert is None:
+        entry, param = entries[spec.sources[0]], params[spec.targets[0]]
+        if param.device.type == "cpu" and param.dtype == entry.dtype and tuple(param.shape) == entry.shape:
+            read_tensor(entry, out=param.data)
+            return [None]
+        return [read_tensor(entry)]
+    return list(spec.convert(*(read_tensor(entries[s]) for s in spec.sources)))
+
+
+def fill_defaults(params: dict[str, torch.Tensor], filled: set[str], folder: Path) -> None:
+    """Biases the checkpoint does not have are 0; any other parameter left unfilled is an error."""
+    for name, param in params.items():
+        if name in filled:
+            continue
+        if not name.split(".")[-1].lstrip("_").startswith("b"):
+            raise CheckpointError(f"{folder}: no tensor fills {name}; the checkpoint is incomplete")
+        with torch.no_grad():
+            param.zero_()
+
+
+def from_pretrained(
+    name_or_path: str | Path,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    n_ctx: int | None = None,
+    revision: str | None = None,
+) -> Transformer:
+    """A GPT-2, GPT-NeoX (Pythia) or Llama-family checkpoint as a circuitlab ``Transformer``.
+
+    ``name_or_path``: a Hugging Face folder (config.json + *.safetensors, sharded or not) or a hub
+    name found in (or, with a network, downloaded to) the local Hugging Face cache. The folder's
+    tokenizer.json comes with the model (``model.tokenizer``). ``n_ctx`` defaults to the config's
+    context, capped at 2048 (pass more to analyse longer text). The model is in eval mode.
+    """
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ConfigError(
+            f"dtype={dtype!r}: give a floating torch.dtype such as torch.float32 or torch.bfloat16"
+        )
+    folder: ModelFolder = open_folder(resolve(name_or_path, revision))
+    family = family_of(folder.config, folder.path)
+    cfg = family.config(folder.config, n_ctx)
+    entries = index_folder(list(folder.weights))
+    model = empty_model(cfg, device, dtype)
+    load_weights(model, family.specs(cfg, folder.config, set(entries)), entries, family.ignored, folder.path)
+    model.tokenizer = load_hf_tokenizer(folder.path, folder.config)
+    return model.eval()
+
+
+__all__ = ["FAMILIES", "from_pretrained"]
