@@ -18,6 +18,7 @@ import torch
 from circuitlab.errors import CheckpointError, ConfigError
 from circuitlab.pretrained import gpt2, llama, neox
 from circuitlab.pretrained.adapter import Spec
+from circuitlab.pretrained.processing import process_weights
 from circuitlab.pretrained.safetensors_files import Entry, index_folder, read_tensor
 from circuitlab.pretrained.source import ModelFolder, open_folder, resolve
 from circuitlab.pretrained.tokenizer import load_hf_tokenizer
@@ -117,6 +118,10 @@ def from_pretrained(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     n_ctx: int | None = None,
+    fold_ln: bool = False,
+    center_writing_weights: bool = False,
+    center_unembed: bool = False,
+    fold_value_biases: bool = False,
     revision: str | None = None,
 ) -> Transformer:
     """A GPT-2, GPT-NeoX (Pythia) or Llama-family checkpoint as a circuitlab ``Transformer``.
@@ -124,7 +129,9 @@ def from_pretrained(
     ``name_or_path``: a Hugging Face folder (config.json + *.safetensors, sharded or not) or a hub
     name found in (or, with a network, downloaded to) the local Hugging Face cache. The folder's
     tokenizer.json comes with the model (``model.tokenizer``). ``n_ctx`` defaults to the config's
-    context, capped at 2048 (pass more to analyse longer text). The model is in eval mode.
+    context, capped at 2048 (pass more to analyse longer text). The four TransformerLens weight
+    processing options (off by default, so the logits are transformers') never change what the
+    model computes: see :mod:`circuitlab.pretrained.processing`. The model is in eval mode.
     """
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ConfigError(
@@ -137,6 +144,13 @@ def from_pretrained(
     model = empty_model(cfg, device, dtype)
     load_weights(model, family.specs(cfg, folder.config, set(entries)), entries, family.ignored, folder.path)
     model.tokenizer = load_hf_tokenizer(folder.path, folder.config)
+    process_weights(
+        model,
+        fold_ln=fold_ln,
+        center_writing_weights=center_writing_weights,
+        center_unembed=center_unembed,
+        fold_value_biases=fold_value_biases,
+    )
     return model.eval()
 
 
