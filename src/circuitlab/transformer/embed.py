@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from circuitlab.hooks import HookPoint
 from circuitlab.transformer.ops import affine
 from circuitlab.typing import Float, Int, Tensor
 
@@ -51,15 +52,18 @@ class PosEmbed(nn.Module):
 
 
 class Unembed(nn.Module):
-    """logits = x W_U + b_U with W_U [d_model, d_vocab] (the seed's N_dim x N_v linear layer)."""
+    """logits = x W_U + b_U with W_U [d_model, d_vocab] (the seed's N_dim x N_v linear layer).
+
+    ``hook_in`` sees x and ``hook_out`` the logits, as TransformerLens 3.9's ``unembed`` hooks."""
 
     def __init__(self, d_model: int, d_vocab: int) -> None:
         super().__init__()
         self.W_U = nn.Parameter(torch.empty(d_model, d_vocab))
         self.b_U = nn.Parameter(torch.zeros(d_vocab))
+        self.hook_in, self.hook_out = HookPoint(), HookPoint()
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_vocab"]:
-        return affine(x, self.W_U, self.b_U)
+        return self.hook_out(affine(self.hook_in(x), self.W_U, self.b_U))
 
 
 def init_normal_(param: Tensor, std: float, generator: torch.Generator) -> None:

@@ -103,7 +103,8 @@ def lm_output(
     if return_type == "logits":
         return model.unembed(x)
     positions, target, valid = scored(tokens, targets, mask)
-    if return_type == "loss" and not per_token:  # the logits are never held whole
+    hooked = any(getattr(getattr(model.unembed, n, None), "active", False) for n in ("hook_in", "hook_out"))
+    if return_type == "loss" and not per_token and not hooked:  # the logits are never held whole
         xs = x[:, positions]
         if valid is not None:
             xs, target = xs[valid], target[valid]

@@ -160,10 +160,15 @@ class OptionalHooks:
 
     def run_with_cache(self, *args: Any, names_filter: Any = None, **kwargs: Any) -> tuple[Any, Any]:
         """``HookedModule.run_with_cache``; with no ``names_filter`` every hook point but the optional
-        ones switched off (a filter that selects one computes it)."""
+        ones switched off. A filter that names an optional point computes it; a predicate selects
+        hook_result and hook_mlp_in but never a switched-off per-head input copy (that would change
+        the shapes LN1's hooks see, which TransformerLens's predicates never do)."""
+        off = switched_off(self)
         if names_filter is None:
-            off = switched_off(self)
             names_filter = [name for name in self.hook_dict if name not in off]
+        elif callable(names_filter):  # a predicate never switches the heads to per-head input copies
+            copies, selects = {n for n in off if n.endswith(INPUT_HOOKS)}, names_filter
+            names_filter = lambda name: selects(name) and name not in copies  # noqa: E731
         return super().run_with_cache(*args, names_filter=names_filter, **kwargs)
 
 
