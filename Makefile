@@ -1,6 +1,6 @@
 # Two commands are the whole set-up on a fresh machine with Python 3.11 and pip:
 #   make reproduce   (the main job)        make test   (the test suite)
-# Both create .venv and install circuitlab with its dev and interop extras first.
+# Both create .venv and install circuitlab with its dev, interop and pretrained extras first.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -18,7 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,interop]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,interop,pretrained]'
 	@touch $(STAMP)
 
 test: lint

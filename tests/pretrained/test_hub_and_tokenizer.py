@@ -4,6 +4,8 @@ tokenizer.json comes with the model, so the string API works on it."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -64,3 +66,14 @@ def test_the_tokenizer_comes_with_the_model_and_strings_work(gpt2_folder) -> Non
 def test_a_folder_without_tokenizer_json_loads_without_one(tmp_path) -> None:
     build("gpt2-untied-relu", tmp_path)
     assert cl.from_pretrained(tmp_path).tokenizer is None
+
+
+def test_loading_a_folder_imports_neither_transformers_nor_huggingface_hub(gpt2_folder) -> None:
+    code = (
+        "import sys, circuitlab as cl; m = cl.from_pretrained(sys.argv[1]); "
+        "print(sorted(n for n in ('transformers', 'huggingface_hub') if n in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(gpt2_folder)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
