@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from circuitlab.errors import CircuitlabError
 
-SUBCOMMANDS = ["train", "sample", "reproduce", "report", "export"]
+SUBCOMMANDS = ["train", "sample", "reproduce", "report", "export", "analyze"]
 
 
 class OneLineParser(argparse.ArgumentParser):

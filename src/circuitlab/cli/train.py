@@ -59,13 +59,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
         t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         t.set_defaults(func=run)
-    try:
-        extra = importlib.import_module("circuitlab.cli.train_transformer")
-    except ModuleNotFoundError as err:
-        if err.name != "circuitlab.cli.train_transformer":
-            raise
-    else:
-        extra.add_parser(targets)
+    for name in ("circuitlab.cli.train_transformer", "circuitlab.cli.train_sae"):
+        try:
+            extra = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+        else:
+            extra.add_parser(targets)
 
 
 def _context(args: argparse.Namespace, bar):
