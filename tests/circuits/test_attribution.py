@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from circuit_models import close, tiny, tokens_for
+from tiny_models import close, tiny, tokens_for
 
 from circuitlab.circuits import (
     accumulated_resid,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from circuit_models import induction_model, tiny
+from tiny_models import induction_model, tiny
 
 from circuitlab.circuits import composition_baseline, composition_scores, copying_scores
 from circuitlab.errors import ConfigError

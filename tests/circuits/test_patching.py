@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from circuit_models import close, induction_model, tiny, tokens_for
+from tiny_models import close, induction_model, tiny, tokens_for
 
 from circuitlab.circuits import (
     ablate_heads,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from circuit_models import close, tiny, tokens_for
+from tiny_models import close, tiny, tokens_for
 
 from circuitlab.circuits import (
     FactoredMatrix,

@@ -16,9 +16,9 @@ import copy
 
 import pytest
 import torch
-from circuit_models import random_orthogonal, rotate_residual, tiny, tokens_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tiny_models import random_orthogonal, rotate_residual, tiny, tokens_for
 
 from circuitlab.circuits import logit_attrs, stack_head_results
 

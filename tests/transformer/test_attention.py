@@ -7,10 +7,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import tiny_model, tokens
 
 from circuitlab.transformer.attention import Attention
-
-from .helpers import tiny_model, tokens
 
 D_MODEL, N_HEADS, D_HEAD, N_CTX = 12, 3, 4, 9
 

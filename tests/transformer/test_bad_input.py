@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import TINY, tiny_model
 
 from circuitlab.errors import ConfigError, HookNameError, ShapeError
 from circuitlab.transformer import TransformerConfig
-
-from .helpers import TINY, tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import tiny_model, tokens
 
 from circuitlab.errors import ConfigError, HookNameError, ShapeError
 from circuitlab.transformer.forward_options import Output
-
-from .helpers import tiny_model, tokens
 
 MLP = dict(attn_only=False, d_mlp=8, positional="learned")
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import tiny_model, tokens
 
 import circuitlab.transformer.loss as loss_module
 from circuitlab.data.datasets import Batch
 from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.training import next_token_loss
 from circuitlab.transformer.loss import unembed_cross_entropy
-
-from .helpers import tiny_model, tokens
 
 
 def _inputs(n: int, d: int = 6, v: int = 11, dtype=torch.float64, seed: int = 0):

@@ -7,10 +7,9 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import tiny_cfg, tiny_model, tokens
 
 from circuitlab.transformer import Transformer, TransformerConfig
-
-from .helpers import tiny_cfg, tiny_model, tokens
 
 DESIGN_HOOKS = [
     "hook_embed",

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import tiny_model, tokens
 
 from circuitlab.errors import ConfigError, ShapeError
-
-from .helpers import tiny_model, tokens
 
 
 def test_n_params_counts_the_hidden_weights_and_n_params_total_everything() -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import tiny_model, tokens
 
 from circuitlab.errors import ShapeError
 from circuitlab.hooks import ReadsOnly
 from circuitlab.transformer import padding as padding_module
-
-from .helpers import tiny_model, tokens
 
 LENGTHS = (10, 6, 3)  # three sequences, two of them padded
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import tiny_model, tokens
 
 from circuitlab.errors import ConfigError
 from circuitlab.transformer.sampling import generate
-
-from .helpers import tiny_model, tokens
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,11 @@
-"""Tiny and hand-built transformers for the circuits tests (imported by the test modules)."""
+"""The tiny transformers every test folder builds, in one module (``from tiny_models import ...``).
+
+Two presets: ``tiny_model`` (n_heads=2, n_ctx=10; the transformer tests) and ``tiny`` (n_heads=3,
+n_ctx=12, init_range=0.3, eval mode; the circuits tests). Both randomise biases and LayerNorm
+parameters, b <- b + 0.1 N(0, 1), so that no term is trivially 0 or 1. Plus the hand-built induction
+circuit, residual-stream rotations and token batches. tests/conftest.py puts tests/ on sys.path and
+turns the common ones into fixtures.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +15,37 @@ import torch
 
 from circuitlab.transformer import Transformer, TransformerConfig
 
-TINY = dict(n_layers=2, d_model=16, n_heads=3, d_head=4, d_vocab=23, n_ctx=12, init_range=0.3)
+TINY = dict(n_layers=2, d_model=16, n_heads=2, d_head=4, d_vocab=23, n_ctx=10, seed=3)
+TINY_CIRCUITS = dict(n_layers=2, d_model=16, n_heads=3, d_head=4, d_vocab=23, n_ctx=12, init_range=0.3)
 
 
-def tiny(seed: int = 0, **overrides) -> Transformer:
-    """A random tiny model; biases and LayerNorm parameters randomised too, so none is trivially 0/1."""
-    cfg = TransformerConfig(**{**TINY, "seed": seed, **overrides})
-    model = Transformer(cfg)
-    gen = torch.Generator().manual_seed(seed + 1000)
+def randomise_non_weights(model: Transformer, seed: int) -> Transformer:
+    """Add 0.1 N(0, 1) (generator seeded with ``seed``) to every parameter not named W_*; in place."""
+    gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if not name.split(".")[-1].startswith("W_"):
                 p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return model.eval()
+    return model
+
+
+def tiny_cfg(**changes) -> TransformerConfig:
+    return TransformerConfig(**{**TINY, **changes})
+
+
+def tiny_model(**changes) -> Transformer:
+    """The transformer tests' preset: TINY with ``changes``, non-weights randomised."""
+    return randomise_non_weights(Transformer(tiny_cfg(**changes)), seed=11)
+
+
+def tiny(seed: int = 0, **overrides) -> Transformer:
+    """The circuits tests' preset: TINY_CIRCUITS seeded with ``seed``, non-weights randomised, eval mode."""
+    cfg = TransformerConfig(**{**TINY_CIRCUITS, "seed": seed, **overrides})
+    return randomise_non_weights(Transformer(cfg), seed=seed + 1000).eval()
+
+
+def tokens(batch: int = 3, pos: int = 10, d_vocab: int = 23, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, d_vocab, (batch, pos), generator=torch.Generator().manual_seed(seed))
 
 
 def tokens_for(model: Transformer, batch: int = 3, pos: int | None = None, seed: int = 0) -> torch.Tensor:
