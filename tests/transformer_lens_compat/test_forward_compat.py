@@ -190,3 +190,21 @@ def test_hook_tokens_sees_and_edits_the_ids(pair) -> None:
         theirs.cfg.use_hook_tokens = False
         del theirs.hook_tokens
         theirs.setup()
+
+
+def test_model_helpers(pair) -> None:
+    ours, theirs = pair
+    table = ours.cfg.n_ctx * ours.cfg.d_model if ours.cfg.positional == "sinusoidal" else 0  # a buffer here
+    assert ours.n_params == theirs.cfg.n_params and ours.n_params_total + table == theirs.n_params_total
+    assert ours.device == torch.device(theirs.cfg.device)
+    both(pair, lambda m: m.all_head_labels())
+    both(pair, lambda m: [m.tokens_to_residual_directions(t) for t in (3, torch.tensor(4), TOKENS[:2])])
+    both(pair, lambda m: m.W_E_pos)
+    stacks = ["W_E", "W_pos", "W_U", "b_U", "W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"]
+    if not ours.cfg.attn_only:
+        stacks += ["W_in", "W_out", "b_in", "b_out"]
+    both(pair, lambda m: {name: getattr(m, name) for name in stacks})
+    both(pair, lambda m: [m.QK.AB, m.OV.AB])
+    if not ours.cfg.attn_only:  # TransformerLens reads block.mlp.b_out even without an MLP
+        cases = [(0, False, True), (1, True, True), (2, False, True), (2, False, False), (1, True, False)]
+        both(pair, lambda m: [m.accumulated_bias(l, mlp_input=i, include_mlp_biases=b) for l, i, b in cases])
