@@ -130,3 +130,29 @@ def test_composition_head_scores_ablation_and_patching_run(case: str, saved) -> 
     assert circuits.patch_heads(model, clean, corrupt, metric).scores.shape == (L, H)
     resid = circuits.patch_resid(model, clean, corrupt, metric)
     torch.testing.assert_close(resid.scores[0, 3], torch.tensor(resid.clean_metric), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("case", ["gpt2-3heads-tied", "pythia-quarter-rotary", "llama-gqa2"])
+def test_direct_logit_attribution_sums_to_the_logit_on_every_norm(case: str, saved) -> None:
+    model = cl.from_pretrained(saved(case)[0])
+    toks = tokens()
+    logits, cache = model.run_with_cache(toks)
+    answer = logits.argmax(-1)
+    attrs = circuits.logit_attrs(cache, answer)
+    torch.testing.assert_close(
+        attrs.attrs.sum(0), logits.gather(-1, answer[..., None])[..., 0], atol=1e-4, rtol=0
+    )
+
+
+def test_full_ov_circuit_folds_rmsnorm_without_centring(saved) -> None:
+    model = cl.from_pretrained(saved("llama-gqa2")[0])
+    block, head = model.blocks[1], 3
+    want = (
+        model.W_E
+        @ (block.ln1.w[:, None] * block.attn.W_V[head])
+        @ block.attn.W_O[head]
+        @ (model.ln_final.w[:, None] * model.W_U)
+    )
+    got = circuits.full_ov_circuit(model, 1, head=head, fold_ln=True).AB
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    assert circuits.copying_scores(model).shape == (2, 4)

@@ -23,6 +23,7 @@ from einops import einsum
 
 from circuitlab.errors import ConfigError, ShapeError
 from circuitlab.hooks import ActivationCache
+from circuitlab.transformer.norm import RMSNorm
 from circuitlab.typing import Float, Int, Tensor
 
 
@@ -213,8 +214,10 @@ def logit_attrs(
     ln = model.ln_final
     if hasattr(ln, "w"):
         scale = cache["ln_final.hook_scale"]  # [b, p, 1]
-        x = (x - x.mean(-1, keepdim=True)) / scale * ln.w.detach()
-        bias = bias + einsum(ln.b.detach(), direction, "d, b p d -> b p")
+        centred = x if isinstance(ln, RMSNorm) else x - x.mean(-1, keepdim=True)  # RMSNorm does not centre
+        x = centred / scale * ln.w.detach()
+        if getattr(ln, "b", None) is not None:
+            bias = bias + einsum(ln.b.detach(), direction, "d, b p d -> b p")
     attrs = einsum(x, direction, "c b p d, b p d -> c b p")
     attrs = torch.cat([attrs, bias[None]])
     return LogitAttribution(attrs, [*comps.labels, "bias"], attrs.sum(0))

@@ -23,6 +23,7 @@ import re
 
 from circuitlab.circuits.factored_matrix import FactoredMatrix
 from circuitlab.errors import ConfigError
+from circuitlab.transformer.norm import RMSNorm
 from circuitlab.typing import Float, Tensor
 
 QKV = ("q", "k", "v")
@@ -44,11 +45,12 @@ def check_head(model, layer: int, head: int | None = None) -> None:
 
 
 def fold_norm(norm, W: Float[Tensor, "... d_model d_out"]) -> Float[Tensor, "... d_model d_out"]:
-    """(I - 11^T/d) diag(w) W: LayerNorm's linear part folded into a reading weight (identity for "none")."""
+    """(I - 11^T/d) diag(w) W: LayerNorm's linear part folded into a reading weight (identity for "none";
+    diag(w) W for RMSNorm, which does not centre)."""
     if not hasattr(norm, "w"):
         return W
     W = norm.w[:, None] * W
-    return W - W.mean(-2, keepdim=True)
+    return W if isinstance(norm, RMSNorm) else W - W.mean(-2, keepdim=True)
 
 
 def reader_weights(
