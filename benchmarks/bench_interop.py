@@ -9,6 +9,9 @@ Rows (all ratios from one run, contenders interleaved in each repetition, median
     tl_forward_vs_bare            TL forward time / bare forward time            (for reference)
     tl_train_step_vs_bare         TL train step time / bare train step time      (for reference)
     run_with_cache_speedup_vs_tl  TL run_with_cache (every hook) / ours          goal >= 1.5
+    logit_lens_speedup_vs_tl      TL / ours for run_with_cache + accumulated_resid
+                                  + logit_attrs of the last position (the logit lens
+                                  a TransformerLens notebook runs)                  goal >= 1.5
     train_tokens_per_s_vs_tl      our training tokens/s / TL's                   goal >= 2
                                   (each library's own loss: return_type="loss")
     train_tokens_per_s_vs_tl_logits_loss   the same with logits + F.cross_entropy on both
@@ -80,6 +83,18 @@ def _row(name: str, goal: float | None, what: str, slow: tuple[str, float], fast
     }
 
 
+def logit_lens(model: torch.nn.Module, tokens: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """A notebook's logit lens: cache everything, stack the residual stream entering each layer
+    at the last position, and attribute the last token's logit to each point."""
+
+    def lens() -> torch.Tensor:
+        _, cache = model.run_with_cache(tokens)
+        stack = cache.accumulated_resid(layer=-1, pos_slice=-1)
+        return cache.logit_attrs(stack, tokens[:, -1], pos_slice=-1)
+
+    return lens
+
+
 def run(device: str, quick: bool) -> list[dict]:
     cfg, ours, theirs, bare, tokens = build(device, quick)
     reps = 3 if quick else 7
@@ -90,6 +105,9 @@ def run(device: str, quick: bool) -> list[dict]:
             {"ours": lambda: ours.run_with_cache(tokens), "tl": lambda: theirs.run_with_cache(tokens)},
             reps,
             device,
+        )
+        lens = interleaved_medians(
+            {"ours": logit_lens(ours, tokens), "tl": logit_lens(theirs, tokens)}, reps, device
         )
     step = interleaved_medians(
         {
@@ -114,6 +132,8 @@ def run(device: str, quick: bool) -> list[dict]:
         ("tl_train_step_vs_bare", None, f"TL time / bare time, {both_logits}", ("tl", step["tl_logits"]),
          ("bare", step["bare"])),
         ("run_with_cache_speedup_vs_tl", 1.5, "TL time / our time", ("tl", cache["tl"]), ("ours", cache["ours"])),
+        ("logit_lens_speedup_vs_tl", 1.5, "TL time / our time: run_with_cache + accumulated_resid + logit_attrs",
+         ("tl", lens["tl"]), ("ours", lens["ours"])),
         ("train_tokens_per_s_vs_tl", 2.0, "our tokens/s / TL tokens/s, each library's return_type='loss'",
          ("tl", step["tl"]), ("ours", step["ours"])),
         ("train_tokens_per_s_vs_tl_logits_loss", None, f"our tokens/s / TL tokens/s, {both_logits}",
