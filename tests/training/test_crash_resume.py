@@ -48,13 +48,16 @@ def assert_bitwise_equal(a: dict, b: dict) -> None:
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, torch.Tensor]:
-    out = tmp_path_factory.mktemp("reference")
+def _uninterrupted_run(out: Path) -> None:
     proc = start(out)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
-    return final_weights(out)
+
+
+@pytest.fixture(scope="module")
+def reference(build_once) -> dict[str, torch.Tensor]:
+    """The uninterrupted run's final weights; trained once per run even when xdist splits the tests."""
+    return final_weights(build_once(f"tiny-lm-reference-{STEPS}", _uninterrupted_run))
 
 
 @pytest.mark.slow
