@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import induction_model, tiny
+from tiny_models import tiny
 
 from circuitlab.circuits import composition_baseline, composition_scores, copying_scores
 from circuitlab.errors import ConfigError
@@ -60,8 +60,10 @@ def test_random_models_compose_at_the_baseline_level():
 
 
 @torch.no_grad()
-def test_induction_circuit_shows_k_composition_far_above_baseline_and_no_q_or_v_composition():
-    model = induction_model()
+def test_induction_circuit_shows_k_composition_far_above_baseline_and_no_q_or_v_composition(
+    induction_circuit,
+):
+    model = induction_circuit
     baseline = composition_baseline(model, "K")
     k, q, v = (composition_scores(model, m)[0, 0, 1, 0].item() for m in ("K", "Q", "V"))
     assert k > 2 * baseline, (k, baseline)  # aligned rank-12 maps reach 1/sqrt(12) = 0.29

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import induction_model, tiny
+from tiny_models import tiny
 
 from circuitlab.circuits import (
     detection_pattern,
@@ -44,8 +44,8 @@ def test_detection_patterns_equal_transformer_lens_patterns(kind):
 
 
 @torch.no_grad()
-def test_hand_built_induction_model_scores_about_one_where_built_and_low_elsewhere():
-    model = induction_model()
+def test_hand_built_induction_model_scores_about_one_where_built_and_low_elsewhere(induction_circuit):
+    model = induction_circuit
     prev = head_scores(model, "previous_token")
     induction = head_scores(model, "induction")
     assert prev.shape == (2, 2)
@@ -65,8 +65,8 @@ def test_early_stopped_patterns_equal_the_cached_patterns_and_leave_no_hook_behi
 
 
 @torch.no_grad()
-def test_induction_score_with_all_rows_counted_is_bounded_by_the_repeated_fraction():
-    model = induction_model()
+def test_induction_score_with_all_rows_counted_is_bounded_by_the_repeated_fraction(induction_circuit):
+    model = induction_circuit
     gen = torch.Generator().manual_seed(0)
     half = torch.stack([torch.randperm(11, generator=gen) + 1 for _ in range(8)])  # no repeat inside a half
     tokens = torch.cat([torch.zeros(8, 1, dtype=torch.long), half, half], 1)  # 23 rows, 11 with a target
@@ -108,8 +108,8 @@ def test_head_scores_with_all_rows_match_transformer_lens_detect_head(kind, excl
 
 
 @torch.no_grad()
-def test_in_context_learning_score_is_late_minus_early_token_loss():
-    model = induction_model()
+def test_in_context_learning_score_is_late_minus_early_token_loss(induction_circuit):
+    model = induction_circuit
     tokens = repeated_random_tokens(model.cfg.d_vocab, half_len=11, batch=16)
     loss = per_token_loss(model, tokens)
     early, late = icl_positions(tokens.shape[1])
