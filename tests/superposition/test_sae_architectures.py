@@ -51,21 +51,26 @@ def test_topk_keeps_the_k_largest_pre_activations_through_a_relu() -> None:
     torch.testing.assert_close(sae.encode(x), f)
 
 
-def test_topk_fast_path_equals_the_dense_reference_path_in_outputs_and_gradients() -> None:
-    x = torch.randn(16, 6)
-    grads = []
+@pytest.mark.parametrize("hook", ["hook_sae_acts_pre", "hook_sae_acts_post"])
+def test_topk_fast_path_equals_the_dense_reference_path_in_outputs_and_gradients(hook: str) -> None:
+    x0 = torch.randn(2, 8, 6)
+    runs = []
     for hooked in (False, True):
-        sae = random_sae("topk", k=3)
-        hooks = [("hook_sae_acts_post", ReadsOnly(lambda a, h: None))] if hooked else []
-        with sae.hooks(hooks):
-            assert sae.hook_sae_acts_post.active == hooked
+        sae, x = random_sae("topk", k=3), x0.clone().requires_grad_(True)
+        with torch.no_grad():
+            sae.b_enc.sub_(1.0)  # some of the k chosen pre-activations negative: the ReLU matters
+        with sae.hooks([(hook, ReadsOnly(lambda a, h: None))] if hooked else []):
             out = sae(x)
             assert (out.top is not None) != hooked
-            ((out.recon - x) ** 2).sum().backward()
-        grads.append((out.recon.detach(), [p.grad.clone() for p in sae.parameters()]))
-    torch.testing.assert_close(grads[0][0], grads[1][0])
-    for a, b in zip(grads[0][1], grads[1][1], strict=True):
-        torch.testing.assert_close(a, b)
+            loss = ((out.recon - x0.flip(-1)) ** 2).sum() + sae.loss(x0.reshape(16, 6), torch.arange(9)).aux
+            loss.backward()
+        runs.append(
+            [out.recon.detach(), out.latents.detach(), out.pre.detach(), x.grad]
+            + [p.grad for p in sae.parameters()]
+        )
+    assert bool((runs[0][1] == 0).any(-1).all())
+    for fast, reference in zip(*runs, strict=True):
+        torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-4)  # summation order differs
 
 
 def test_auxk_reconstructs_the_residual_from_the_top_dead_latents() -> None:
@@ -163,3 +168,25 @@ def test_d_sae_overrides_expansion_and_k_may_equal_d_sae() -> None:
     assert SAEConfig(d_in=6, d_sae=10).n_latents == 10
     assert SAEConfig(d_in=6, expansion=2, architecture="topk", k=12).k == 12
     assert SAEConfig(d_in=6).k_aux == 3 and SAEConfig(d_in=6, aux_k=5).k_aux == 5
+
+
+def test_a_topk_training_step_runs_topk_once_and_no_dense_product_in_the_backward() -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    from circuitlab.superposition.sae import SAETrainer
+
+    n, d_sae = 64, 48
+    trainer = SAETrainer(
+        SAEConfig(d_in=6, d_sae=d_sae, architecture="topk", k=4, batch_size=n, dead_tokens=10**9)
+    )
+    x = torch.randn(n, 6)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        trainer.train_step(x)
+    events = [(e.name, e.input_shapes) for e in prof.events()]
+    assert sum(name == "aten::topk" for name, _ in events) == 1
+    dense = {name for name, shapes in events if [n, d_sae] in shapes and name.startswith("aten::")}
+    # a dense [n, d_sae] tensor is only the forward's pre-activations (addmm's output, topk's input):
+    # no mask product, no dense gradient of pre, no [n, d_sae] matrix product
+    assert not dense & {"aten::mm", "aten::addmm", "aten::mul", "aten::scatter", "aten::zero_", "aten::fill_",
+                        "aten::where", "aten::gather", "aten::index_put_"}, dense  # fmt: skip
+    assert "aten::topk" in dense

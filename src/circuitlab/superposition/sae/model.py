@@ -7,9 +7,10 @@
 The weight names and shapes are SAELens's (``W_enc [d_in, d_sae]``, ``W_dec [d_sae, d_in]``,
 ``b_enc``, ``b_dec``, ``threshold`` θ for JumpReLU, stored here as ``log_threshold``), and so are
 the hook points: ``hook_sae_input`` (x), ``hook_sae_acts_pre`` (pre), ``hook_sae_acts_post`` (f),
-``hook_sae_recons`` (x_hat). A TopK SAE decodes from its k active rows when nothing hooks
-``hook_sae_acts_post`` (the fast path) and from the dense f when something does (the reference
-path); a test holds the two equal, outputs and gradients.
+``hook_sae_recons`` (x_hat). A TopK SAE with nothing hooked on ``hook_sae_acts_pre`` or
+``hook_sae_acts_post`` takes the fast path (fast_topk.py's encoder, decoding from the k active rows);
+with a hook there it takes the reference path (dense pre-activations, ``torch.topk``, dense f and
+autograd throughout). Tests hold the two equal, outputs and gradients.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from circuitlab.errors import expect_shape
 from circuitlab.hooks import HookedModule, HookPoint
 from circuitlab.superposition.sae import jumprelu, relu, topk
 from circuitlab.superposition.sae.config import SAEConfig
+from circuitlab.superposition.sae.fast_topk import TopKEncode
 
 
 @dataclass
@@ -120,12 +122,25 @@ class SparseAutoencoder(HookedModule):
         """x_hat = f W_dec + b_dec."""
         return self.hook_sae_recons(f @ self.W_dec + self.b_dec)
 
+    def _fast_topk(self, x: Tensor) -> SAEOutput:
+        """TopK with nothing hooked on pre or f: the encoder Function whose backward reads only the
+        k chosen entries per input, and the decoder over the k chosen rows."""
+        x = self.hook_sae_input(x)
+        self._check(x)
+        lead = x.shape[:-1]
+        values, indices, pre = TopKEncode.apply(
+            x.reshape(-1, x.shape[-1]), self.W_enc, self.b_enc, self.b_dec, self.cfg.k
+        )
+        top = topk.TopKLatents(values.reshape(*lead, -1), indices.reshape(*lead, -1))
+        recon = self.hook_sae_recons(topk.decode_rows(top.values, top.indices, self.W_dec) + self.b_dec)
+        return SAEOutput(recon=recon, pre=pre.reshape(*lead, -1), top=top)
+
     def forward(self, x: Float[Tensor, "... d_in"]) -> SAEOutput:
+        if self.cfg.architecture == "topk" and not (
+            self.hook_sae_acts_pre.active or self.hook_sae_acts_post.active
+        ):
+            return self._fast_topk(x)
         pre = self.pre_acts(x)
-        if self.cfg.architecture == "topk" and not self.hook_sae_acts_post.active:
-            top = topk.topk_latents(pre, self.cfg.k)
-            recon = self.hook_sae_recons(topk.decode_rows(top.values, top.indices, self.W_dec) + self.b_dec)
-            return SAEOutput(recon=recon, pre=pre, top=top)
         f = self.hook_sae_acts_post(self.activate(pre))
         return SAEOutput(recon=self.decode(f), pre=pre, _latents=f)
 
