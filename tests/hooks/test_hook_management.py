@@ -6,6 +6,9 @@ scenarios against TransformerLens itself).
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 from test_hooks import TwoLayer
@@ -110,3 +113,19 @@ def test_act_name_and_slice() -> None:
     assert Slice([2, 0]).apply(t, dim=1).tolist() == t[:, [2, 0]].tolist()
     assert Slice.unwrap(1).apply(t, dim=1).shape == (2, 1, 4)
     assert Slice(None).indices(3).tolist() == [0, 1, 2]
+
+
+def test_a_dropped_cache_is_freed_at_once_without_the_garbage_collector(model) -> None:
+    """Nothing the hooks leave behind (handles, saving hooks) keeps a cache alive in a reference
+    cycle: its memory goes back as soon as the user drops it, not at the next gc run."""
+    gc.disable()
+    try:
+        _, cache = model.run_with_cache(X)
+        cached = weakref.ref(cache["hook_pre"])
+        handle = model.hook_pre.add_hook(lambda act, hook: None)
+        handle.hook.remove()
+        held = weakref.ref(handle)
+        del cache, handle
+        assert cached() is None and held() is None
+    finally:
+        gc.enable()

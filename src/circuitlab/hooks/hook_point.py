@@ -35,7 +35,7 @@ class LensHandle:
     ``is_permanent``, ``context_level`` (the ``hooks()`` block that attached it, None outside
     one) and ``hook.remove()`` (``hook`` is the handle itself). Calling it calls ``user_hook``."""
 
-    __slots__ = ("user_hook", "is_permanent", "context_level", "point", "dir", "entry")
+    __slots__ = ("user_hook", "is_permanent", "context_level", "point", "dir", "entry", "__weakref__")
 
     def __init__(
         self,
@@ -48,7 +48,8 @@ class LensHandle:
     ) -> None:
         self.user_hook, self.point, self.dir = user_hook, point, dir
         self.is_permanent, self.context_level = is_permanent, context_level
-        self.entry = self if entry is None else entry  # what the hook point's list holds
+        self.entry = entry  # what the hook point's list holds, when not this handle (no self-reference:
+        # a cycle would keep run_with_cache's saving hook, and so its cache, alive until a gc run)
 
     def __call__(self, x: Tensor, hook: HookPoint) -> Any:
         return self.user_hook(x, hook)
@@ -61,7 +62,7 @@ class LensHandle:
         """Detach this hook from its hook point (nothing happens if it is already gone)."""
         fns = self.point.fns(self.dir)
         for i, fn in enumerate(fns):
-            if fn is self.entry:
+            if fn is (self if self.entry is None else self.entry):
                 del fns[i]
                 return
 
