@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("transformer", "interop", "circuits", "nets", "superposition", "induction")
+BENCHMARKS = ("transformer", "interop", "circuits", "nets", "superposition", "induction", "pretrained")
 SCHEMA = "circuitlab.bench/1"
 CPU_THREADS = 2
 

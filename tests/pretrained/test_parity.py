@@ -156,3 +156,13 @@ def test_full_ov_circuit_folds_rmsnorm_without_centring(saved) -> None:
     got = circuits.full_ov_circuit(model, 1, head=head, fold_ln=True).AB
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
     assert circuits.copying_scores(model).shape == (2, 4)
+
+
+def test_a_loaded_model_takes_a_training_step(saved) -> None:
+    model = cl.from_pretrained(saved("gpt2-3heads-tied")[0]).train()
+    W_E = model.W_E.detach().clone()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    loss = model(tokens(), return_type="loss")
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss) and not torch.equal(model.W_E.detach(), W_E)

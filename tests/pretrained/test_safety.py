@@ -139,3 +139,19 @@ def test_a_folder_without_weights_or_config_names_what_is_missing(tmp_path, llam
     (folder / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match=r"no \*.safetensors weights"):
         cl.from_pretrained(folder)
+
+
+def test_editing_loaded_weights_in_place_never_writes_the_file(tmp_path, llama_folder) -> None:
+    folder = copy_folder(llama_folder, tmp_path / "m")
+    before = (folder / "model.safetensors").read_bytes()
+    model = cl.from_pretrained(folder)
+    with torch.no_grad():
+        model.W_E.add_(1.0)  # a parameter that is a view of the file's private map
+        model.blocks[0].ln1.w.mul_(2.0)
+    del model
+    assert (folder / "model.safetensors").read_bytes() == before
+    from safetensors.torch import load_file
+
+    fresh = cl.from_pretrained(folder)
+    assert fresh.W_E.requires_grad
+    assert torch.equal(fresh.W_E, load_file(folder / "model.safetensors")["model.embed_tokens.weight"])

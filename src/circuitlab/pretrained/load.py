@@ -1,8 +1,9 @@
 """``from_pretrained``: a Hugging Face checkpoint as circuitlab's one Transformer.
 
-The model is built on the meta device (no memory, no random draws), given uninitialised memory
-of the requested dtype on the requested device, and filled tensor by tensor from the safetensors
-files: a tensor that needs no change is read straight into its parameter. Every parameter must
+The model is built on the meta device (no memory, no random draws) and given its parameters
+from the safetensors files: a tensor stored as circuitlab needs it (same layout, dtype and
+device) becomes its parameter as a copy-on-write view of the file (no copy; see
+``safetensors_files``), the others are converted into memory of their own. Every parameter must
 be filled (biases a family leaves out are set to 0), and every tensor in the files must find a
 place or be a known buffer: anything else is refused by name rather than ignored.
 """
@@ -19,7 +20,7 @@ from circuitlab.errors import CheckpointError, ConfigError
 from circuitlab.pretrained import gpt2, llama, neox
 from circuitlab.pretrained.adapter import Spec
 from circuitlab.pretrained.processing import process_weights
-from circuitlab.pretrained.safetensors_files import Entry, index_folder, read_tensor
+from circuitlab.pretrained.safetensors_files import Entry, MappedFiles, index_folder
 from circuitlab.pretrained.source import ModelFolder, open_folder, resolve
 from circuitlab.pretrained.tokenizer import load_hf_tokenizer
 from circuitlab.transformer import Transformer, TransformerConfig
@@ -49,36 +50,38 @@ def family_of(hf: dict[str, Any], where: Path) -> ModuleType:
     )
 
 
-def empty_model(cfg: TransformerConfig, device: str | torch.device, dtype: torch.dtype) -> Transformer:
-    """A Transformer of ``cfg`` whose parameters are uninitialised memory of ``dtype`` on ``device``."""
+def meta_model(cfg: TransformerConfig) -> Transformer:
+    """A Transformer of ``cfg`` on the meta device: shapes only, no memory, no random draws."""
     with torch.device("meta"):
-        model = Transformer(cfg)
-    return model.to(dtype=dtype).to_empty(device=device)
+        return Transformer(cfg)
 
 
 def load_weights(
-    model: Transformer, specs: list[Spec], entries: dict[str, Entry], ignored, folder: Path
+    model: Transformer,
+    specs: list[Spec],
+    entries: dict[str, Entry],
+    ignored,
+    folder: Path,
+    placement: dict[str, Any],
 ) -> None:
-    """Fill every parameter of ``model`` from ``entries`` as ``specs`` say (see the module docstring)."""
-    params = dict(model.named_parameters())
-    filled, used = set(), set()
+    """Give every parameter of ``model`` its tensor from ``entries`` as ``specs`` say (see the module
+    docstring); ``placement`` is the ``device``/``dtype`` of the parameters."""
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    files, state, used = MappedFiles(), {}, set()
     for spec in specs:
         absent = [s for s in spec.sources if s not in entries]
         if absent:
             raise CheckpointError(f"{folder}: tensor {absent[0]!r} is missing; the checkpoint is incomplete")
-        with torch.no_grad():
-            for target, value in zip(spec.targets, convert(spec, entries, params), strict=True):
-                param = params[target]
-                if value is None:  # read in place
-                    pass
-                elif tuple(value.shape) != tuple(param.shape):
-                    raise CheckpointError(
-                        f"{folder}: {spec.sources[0]} gives {target} the shape {tuple(value.shape)}, expected "
-                        f"{tuple(param.shape)}; config.json does not describe these weights"
-                    )
-                else:
-                    param.copy_(value)
-                filled.add(target)
+        sources = [files.view(entries[s]) for s in spec.sources]
+        values = sources if spec.convert is None else spec.convert(*sources)
+        for target, value in zip(spec.targets, values, strict=True):
+            if tuple(value.shape) != shapes[target]:
+                raise CheckpointError(
+                    f"{folder}: {spec.sources[0]} gives {target} the shape {tuple(value.shape)}, expected "
+                    f"{shapes[target]}; config.json does not describe these weights"
+                )
+            value = value.to(**placement)  # a view of the file when nothing changes
+            state[target] = value if spec.convert is None else value.contiguous()
         used.update(spec.sources)
     unexpected = sorted(k for k in entries if k not in used and not ignored(k, model.cfg))
     if unexpected:
@@ -86,31 +89,11 @@ def load_weights(
             f"{folder}: tensor {unexpected[0]!r} ({len(unexpected)} unexpected in all) has no place in "
             "circuitlab's model of this config; refusing rather than ignoring it"
         )
-    fill_defaults(params, filled, folder)
-
-
-def convert(
-    spec: Spec, entries: dict[str, Entry], params: dict[str, torch.Tensor]
-) -> list[torch.Tensor | None]:
-    """The values of ``spec.targets``; None where the tensor was read straight into the parameter."""
-    if spec.convert is None:
-        entry, param = entries[spec.sources[0]], params[spec.targets[0]]
-        if param.device.type == "cpu" and param.dtype == entry.dtype and tuple(param.shape) == entry.shape:
-            read_tensor(entry, out=param.data)
-            return [None]
-        return [read_tensor(entry)]
-    return list(spec.convert(*(read_tensor(entries[s]) for s in spec.sources)))
-
-
-def fill_defaults(params: dict[str, torch.Tensor], filled: set[str], folder: Path) -> None:
-    """Biases the checkpoint does not have are 0; any other parameter left unfilled is an error."""
-    for name, param in params.items():
-        if name in filled:
-            continue
+    for name in sorted(shapes.keys() - state.keys()):  # biases the family does not have are 0
         if not name.split(".")[-1].lstrip("_").startswith("b"):
             raise CheckpointError(f"{folder}: no tensor fills {name}; the checkpoint is incomplete")
-        with torch.no_grad():
-            param.zero_()
+        state[name] = torch.zeros(shapes[name], **placement)
+    model.load_state_dict(state, strict=True, assign=True)
 
 
 def from_pretrained(
@@ -141,8 +124,9 @@ def from_pretrained(
     family = family_of(folder.config, folder.path)
     cfg = family.config(folder.config, n_ctx)
     entries = index_folder(list(folder.weights))
-    model = empty_model(cfg, device, dtype)
-    load_weights(model, family.specs(cfg, folder.config, set(entries)), entries, family.ignored, folder.path)
+    model = meta_model(cfg)
+    specs = family.specs(cfg, folder.config, set(entries))
+    load_weights(model, specs, entries, family.ignored, folder.path, {"device": device, "dtype": dtype})
     model.tokenizer = load_hf_tokenizer(folder.path, folder.config)
     process_weights(
         model,

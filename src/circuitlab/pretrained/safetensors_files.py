@@ -3,9 +3,13 @@
 A safetensors file is an 8-byte little-endian header length n, n bytes of JSON mapping each name
 to {dtype, shape, data_offsets: [begin, end]} (offsets into the data that follows), then the raw
 little-endian tensor bytes. Only this format is ever opened: no pickle, no code. Each header is
-checked (offsets inside the file, byte counts that match shape x dtype) before any tensor is read,
-and each tensor is read with one ``readinto`` into memory it keeps (no memory map), so loading a
-model holds the model's weights plus at most one tensor in transit.
+checked (offsets inside the file, byte counts that match shape x dtype) before any tensor is read.
+
+Tensors are views of a private (copy-on-write) memory map of the file, as safetensors' own loader
+gives them: nothing is read until it is used, a tensor stored as the model needs it becomes a
+parameter without a copy, and writing to a parameter (training, weight processing) copies only
+the pages it touches; the file is never modified. ``read_tensor`` reads one tensor into memory
+of its own instead (``readinto``, no map).
 """
 
 from __future__ import annotations
@@ -94,6 +98,29 @@ def index_folder(files: list[Path]) -> dict[str, Entry]:
     return entries
 
 
+class MappedFiles:
+    """Each weight file mapped once (privately: writes never reach the file), viewed per tensor."""
+
+    def __init__(self) -> None:
+        self.maps: dict[Path, torch.Tensor] = {}
+
+    def view(self, entry: Entry) -> torch.Tensor:
+        """The tensor of ``entry`` as a view of its file's map (a copy when its offset is misaligned)."""
+        itemsize = torch.empty((), dtype=entry.dtype).element_size()
+        if entry.start % itemsize:
+            return read_tensor(entry)
+        if entry.path not in self.maps:
+            size = entry.path.stat().st_size
+            storage = torch.UntypedStorage.from_file(str(entry.path), shared=False, nbytes=size)
+            self.maps[entry.path] = torch.empty(0, dtype=torch.uint8).set_(storage)
+        raw = self.maps[entry.path][entry.start : entry.end]
+        return (
+            raw.view(entry.dtype).view(entry.shape)
+            if raw.numel()
+            else torch.empty(entry.shape, dtype=entry.dtype)
+        )
+
+
 def read_tensor(entry: Entry, out: torch.Tensor | None = None) -> torch.Tensor:
     """The tensor's bytes read into ``out`` (a contiguous CPU tensor of its dtype and shape) or new memory."""
     if out is None or out.dtype != entry.dtype or tuple(out.shape) != entry.shape or out.device.type != "cpu":
@@ -107,4 +134,4 @@ def read_tensor(entry: Entry, out: torch.Tensor | None = None) -> torch.Tensor:
     return out
 
 
-__all__ = ["Entry", "index_folder", "read_header", "read_tensor"]
+__all__ = ["Entry", "MappedFiles", "index_folder", "read_header", "read_tensor"]
