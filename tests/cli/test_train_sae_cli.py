@@ -36,7 +36,7 @@ def model_dir(tmp_path_factory) -> tuple[Path, Path]:
 def args(model: Path, corpus: Path, out: Path, *extra: str) -> list[str]:
     return ["train", "sae", "--model", str(model), "--hook", HOOK, "--out", str(out), "--corpus", str(corpus),
             "--expansion", "2", "--k", "4", "--steps", "20", "--batch-size", "64", "--buffer-tokens", "256",
-            "--checkpoint-every", "5", "--eval-rows", "4", *extra]  # fmt: skip
+            "--checkpoint-every", "5", "--eval-rows", "4", "--cache-dir", str(corpus.parent / "cache"), *extra]  # fmt: skip
 
 
 def test_train_sae_shows_loss_l0_and_dead_and_reports_ce_loss_recovered(model_dir, tmp_path, capsys) -> None:
@@ -94,17 +94,31 @@ def test_analyze_writes_dashboards_for_a_checkpoint_and_for_a_saelens_folder(
 
     model, corpus = model_dir
     assert main(args(model, corpus, tmp_path / "sae", "--no-progress")) == 0
-    common = ["--model", str(model), "--corpus", str(corpus), "--rows", "8"]
-    assert main(["analyze", "--sae", str(tmp_path / "sae"), *common, "--n-latents", "3"]) == 0
+    common = ["--corpus", str(corpus), "--rows", "8", "--cache-dir", str(corpus.parent / "cache")]
+    assert (
+        main(["analyze", "--sae", str(tmp_path / "sae"), *common, "--n-latents", "3"]) == 0
+    )  # model recorded
     page = (tmp_path / "sae" / "dashboard.html").read_text()
     assert page.count('class="latent"') == 3 and "Top activating contexts" in page
     save_saelens(cl.load(tmp_path / "sae"), tmp_path / "lens")
-    html = tmp_path / "lens.html"
-    assert (
-        main(["analyze", "--sae", str(tmp_path / "lens"), *common, "--latents", "0,5", "--out", str(html)])
-        == 0
-    )
-    assert 'id="latent-0"' in html.read_text() and 'id="latent-5"' in html.read_text()
+    argv = [
+        "analyze",
+        str(model),
+        "--sae",
+        str(tmp_path / "lens"),
+        *common,
+        "--latents",
+        "0,5",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main(argv) == 0
+    html = (tmp_path / "o" / "dashboard.html").read_text()
+    assert 'id="latent-0"' in html and 'id="latent-5"' in html
     assert "wrote dashboards of 2 latents" in capsys.readouterr().out
-    assert main(["analyze", "--sae", str(tmp_path / "lens"), *common, "--latents", "0,x"]) == 2
+    assert (
+        main(["analyze", "--sae", str(tmp_path / "lens"), *common]) == 2
+    )  # a SAELens folder records no model
+    assert "records no model; give the model folder" in capsys.readouterr().err
+    assert main([*argv[:-2], "--latents", "0,x"]) == 2
     assert "--latents '0,x': give comma-separated integers" in capsys.readouterr().err

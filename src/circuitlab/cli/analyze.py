@@ -1,84 +1,25 @@
-"""``circuitlab analyze --sae DIR --model DIR``: feature dashboards for an SAE's latents.
-
-Reads the SAE (a circuitlab checkpoint, or a SAELens folder), the model it was trained on and
-held-out windows of the model's corpus; writes one self-contained HTML page: for each chosen latent
-its top activating contexts, activation histogram, promoted and suppressed logits and nearest
-latents.
-"""
+"""``circuitlab analyze --sae DIR [MODEL]``: feature dashboards for a sparse autoencoder's latents
+(cli/analyze_sae.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from circuitlab.errors import CheckpointError, ConfigError
+from circuitlab.cli.analyze_sae import add_sae_arguments, run_sae
+from circuitlab.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "analyze", help="feature dashboards for a sparse autoencoder's latents",
-        description="Write an HTML page of feature dashboards for an SAE trained on a saved model.",
-    )  # fmt: skip
-    p.add_argument("--sae", required=True, help="SAE folder: a circuitlab checkpoint or a SAELens folder")
-    p.add_argument(
-        "--model", required=True, help="the circuitlab checkpoint the SAE reads (with its tokenizer)"
-    )
-    p.add_argument("--hook", default=None, help="hook the SAE reads (default: the one it records)")
-    p.add_argument("--latents", default=None, help="comma-separated latent ids (default: the most frequent)")
-    p.add_argument("--n-latents", type=int, default=12, help="how many latents when --latents is not given")
-    p.add_argument("--rows", type=int, default=64, help="held-out windows to read (default 64)")
-    p.add_argument("--corpus", default="stdlib", help="'stdlib' (default), a text file, a folder or a glob")
-    p.add_argument("--out", default=None, help="HTML file (default: dashboard.html in the SAE folder)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0)
+    p = subparsers.add_parser("analyze", help="feature dashboards for a sparse autoencoder's latents")
+    p.add_argument("model", metavar="MODEL", nargs="?", help="the circuitlab checkpoint the SAE reads")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_sae_arguments(p)  # circuitlab analyze --sae DIR [MODEL]: SAE feature dashboards (analyze_sae.py)
     p.set_defaults(func=run)
 
 
-def load_sae(folder: str):
-    """A circuitlab SAE checkpoint, or a SAELens folder (cfg.json + sae_weights.safetensors)."""
-    from circuitlab.interop.saelens import load_saelens
-    from circuitlab.superposition.sae import SparseAutoencoder
-    from circuitlab.training import load
-
-    path = Path(folder)
-    if (path / "cfg.json").is_file() and (path / "sae_weights.safetensors").is_file():
-        return load_saelens(path)
-    sae = load(path)
-    if not isinstance(sae, SparseAutoencoder):
-        raise CheckpointError(f"--sae {folder} holds a {type(sae).__name__}, not a sparse autoencoder")
-    return sae
-
-
-def _latents(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ConfigError(f"--latents {text!r}: give comma-separated integers like 3,17,42") from None
-
-
 def run(args: argparse.Namespace) -> int:
-    from circuitlab.cli.common import check_device
-    from circuitlab.cli.train_sae import load_token_model
-    from circuitlab.data import WindowBatches
-    from circuitlab.report.dashboard import write_dashboard
-    from circuitlab.superposition.sae import latent_dashboards
-
-    device = check_device(args.device)
-    sae = load_sae(args.sae).to(device)
-    hook = args.hook or sae.cfg.hook_name
-    if hook is None:
-        raise ConfigError(f"--sae {args.sae} records no hook; pass --hook (e.g. blocks.1.hook_resid_post)")
-    model, tokenizer, tokens = load_token_model(args.model, device, args.corpus)
-    source = tokens.val if len(tokens.val) > model.cfg.n_ctx + 1 else tokens.train
-    windows = WindowBatches(source, args.rows, model.cfg.n_ctx, seed=args.seed, stream=4)(0).inputs.to(device)
-    dashes = latent_dashboards(
-        model, sae, windows, latents=_latents(args.latents), hook_name=hook,
-        decode=tokenizer.decode, n_latents=args.n_latents,
-    )  # fmt: skip
-    title = f"{sae.cfg.architecture} SAE, {sae.cfg.n_latents} latents, at {hook} of {args.model}"
-    out = Path(args.out) if args.out else Path(args.sae) / "dashboard.html"
-    write_dashboard(out, {"title": title, "latents": [d.to_json() for d in dashes]})
-    print(f"wrote dashboards of {len(dashes)} latents to {out}")
-    return 0
+    if args.sae:
+        return run_sae(args)
+    raise ConfigError("circuitlab analyze needs --sae DIR (SAE feature dashboards)")

@@ -53,6 +53,7 @@ def add_parser(train_subparsers: argparse._SubParsersAction) -> argparse.Argumen
     t = p.add_argument_group("data and run")
     t.add_argument("--corpus", default="stdlib", help="'stdlib' (default), a text file, a folder or a glob")
     t.add_argument("--corpus-max-bytes", type=int, default=None)
+    t.add_argument("--cache-dir", default=None, help="default $CIRCUITLAB_CACHE or ~/.cache/circuitlab")
     t.add_argument(
         "--buffer-tokens", type=int, default=65536, help="activations held in memory (default 65536)"
     )
@@ -65,7 +66,13 @@ def add_parser(train_subparsers: argparse._SubParsersAction) -> argparse.Argumen
     return p
 
 
-def load_token_model(model_dir: str, device: str, corpus: str = "stdlib", max_bytes: int | None = None):
+def load_token_model(
+    model_dir: str,
+    device: str,
+    corpus: str = "stdlib",
+    max_bytes: int | None = None,
+    cache: str | None = None,
+):
     """The saved model, its tokenizer, and the corpus's train and validation token arrays."""
     from circuitlab.data import load_corpus, tokenize_corpus
     from circuitlab.training import load_checkpoint
@@ -76,7 +83,7 @@ def load_token_model(model_dir: str, device: str, corpus: str = "stdlib", max_by
             f"--model {model_dir} holds a {ck.kind} without a tokenizer; train SAEs from the CLI on a token "
             "model saved with its tokenizer (cl.save(model, path, tokenizer)), or use the library for others"
         )
-    tokens = tokenize_corpus(load_corpus(corpus, max_bytes=max_bytes), ck.tokenizer)
+    tokens = tokenize_corpus(load_corpus(corpus, max_bytes=max_bytes), ck.tokenizer, cache=cache)
     return ck.model, ck.tokenizer, tokens
 
 
