@@ -47,8 +47,11 @@ from circuitlab.circuits.qk_ov import (
     positional_qk_circuit,
     virtual_weights,
 )
+from circuitlab.circuits.reparametrize import refactor_heads, rotate_residual
 
 __all__ = [
+    "refactor_heads",
+    "rotate_residual",
     "AblationResult",
     "BigramFit",
     "SkipTrigram",

@@ -1,6 +1,7 @@
 """Training: a loop that knows no model, crash-safe checkpoints, and torchrun support."""
 
 from circuitlab.training.batches import make_optimizer, next_token_loss
+from circuitlab.training.cached import train_or_load
 from circuitlab.training.checkpoint import (
     Checkpoint,
     kind_of,
@@ -15,9 +16,14 @@ from circuitlab.training.checkpoint import (
 )
 from circuitlab.training.config import TrainConfig
 from circuitlab.training.distributed import DistContext
+from circuitlab.training.fit import fit
+from circuitlab.training.induction_tracker import InductionTracker
 from circuitlab.training.loop import TrainResult, TrainState, evaluate, train
 
 __all__ = [
+    "InductionTracker",
+    "fit",
+    "train_or_load",
     "Checkpoint",
     "DistContext",
     "TrainConfig",
