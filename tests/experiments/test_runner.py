@@ -185,7 +185,7 @@ def test_load_results_rejects_a_broken_file_in_one_line(tmp_path: Path, content:
 
 def test_every_registered_claim_resolves_to_a_function_of_its_family_package() -> None:
     ids = [c.id for c in CLAIMS]
-    assert len(ids) == len(set(ids)) == 18
+    assert len(ids) == len(set(ids)) == 20
     families = {"classic", "structure", "ngrams", "induction", "superposition"}
     for c in CLAIMS:
         module = importlib.import_module(c.experiment.__module__)

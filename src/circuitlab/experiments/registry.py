@@ -31,6 +31,8 @@ from circuitlab.experiments.structure.heads import additive_heads, refactor_ov
 from circuitlab.experiments.structure.residual import no_privileged_basis, virtual_weights
 from circuitlab.experiments.superposition.dimensionality import feature_dimensionality_claim
 from circuitlab.experiments.superposition.pentagon import superposition_pentagon
+from circuitlab.experiments.superposition.sae_architectures import sae_architectures
+from circuitlab.experiments.superposition.sae_compare import sae_topk_vs_relu
 from circuitlab.experiments.superposition.sae_toy import sae_recovers_features
 from circuitlab.experiments.superposition.sae_transformer import sae_transformer
 from circuitlab.experiments.superposition.sweep import superposition_sweep
@@ -191,6 +193,18 @@ CLAIMS: tuple[Claim, ...] = (
           "A sparse autoencoder with 4x latents explains >= 80% of the variance of the 2-layer model's "
           "final residual stream with at most d_model/4 latents active per token.",
           sae_transformer),
+    Claim("sae_architectures", "ReLU, TopK and JumpReLU SAEs all undo superposition", "Superposition",
+          "each dimension is not a unique interpretable feature ... and it instead encodes a mix of features.",
+          "A ReLU+L1, a TopK (k = 1) and a JumpReLU SAE, each trained on the hidden layer of the toy model "
+          "holding 10 sparse features in 5 dimensions, find their directions: mean best cosine >= 0.9 each.",
+          sae_architectures),
+    Claim("sae_topk_vs_relu", "At equal L0, TopK beats ReLU+L1", "Superposition",
+          "The high load on residual stream bandwidth that leads to superposition also leads to the memory "
+          "roles of attention & MLP where they read in information and write out the negative version from "
+          "the stream.",
+          "On the 2-layer model's final residual stream, a TopK SAE with k set to the ReLU+L1 SAE's L0 "
+          "explains more variance and recovers more of the CE loss when spliced in, on held-out text.",
+          sae_topk_vs_relu, "topk_ce_loss_recovered"),
 )
 # fmt: on
 

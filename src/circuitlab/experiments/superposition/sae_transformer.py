@@ -4,6 +4,8 @@ The seed: the residual stream is a bottleneck, so a model stores more features t
 dimensions. An SAE with 4x more latents than dimensions, trained through ``run_with_cache`` on
 ``blocks.1.hook_resid_post``, rewrites each residual vector as a sparse sum of latents: it must
 explain >= 80% of the variance with at most d_model / 4 latents active per token on average.
+The run folder also gets the feature dashboards of its most frequent latents
+(``superposition/sae_dashboard.json``), which the report shows in this claim's section.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from dataclasses import dataclass
 from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
 from circuitlab.experiments.induction.recipe import induction_recipe
 from circuitlab.experiments.induction.train import text_windows, train_induction
+from circuitlab.experiments.superposition.sae_cache import cached_train
+from circuitlab.report.dashboard import save_dashboard_data
 from circuitlab.superposition import SAEConfig
+from circuitlab.superposition.sae import latent_dashboards
 from circuitlab.superposition.sae.tokens import TransformerSAEResult, sae_on_transformer
 
 HOOK = "blocks.1.hook_resid_post"
@@ -26,6 +31,7 @@ class ResidualSAE:
     d_model: int
     rows: int  # validation windows the SAE was trained on
     vectors: int  # residual vectors (rows x n_ctx)
+    dashboards: dict  # report.dashboard's document: the most frequent latents' dashboards
 
 
 def sae_transformer(ctx: RunContext) -> ClaimResult:
@@ -33,6 +39,7 @@ def sae_transformer(ctx: RunContext) -> ClaimResult:
     and the tokens its most active latents fire on."""
     with timed() as elapsed:
         m = measure(ctx)
+        save_dashboard_data(ctx.out_dir, m.dashboards)
     return render(m, judge(m), elapsed())
 
 
@@ -42,13 +49,26 @@ def measure(ctx: RunContext) -> ResidualSAE:
     rows = 64 if ctx.profile == "quick" else 256
     tokens = text_windows(trained.data, model.cfg.n_ctx, rows=rows, seed=11)
     ctx.report(0.5, f"sae_transformer: training an SAE on {HOOK}")
-    # L1 10 suits this residual stream's scale (docs/induction-recipe.md has the sweep).
-    cfg = SAEConfig(
-        d_in=model.cfg.d_model, expansion=4, l1_coeff=10.0, lr=1e-3, steps=4000 if ctx.profile == "quick" else 12000,
+    cfg = residual_sae_config(ctx, model.cfg.d_model)
+    decode = trained.data.tokenizer.decode
+    result = sae_on_transformer(
+        model, tokens, HOOK, cfg, decode=decode, train=cached_train(ctx, "resid_relu")
+    )
+    dashes = latent_dashboards(
+        model, result.train.sae, tokens[:32], hook_name=HOOK, decode=decode, n_latents=8
+    )
+    doc = {"title": f"ReLU SAE ({cfg.n_latents} latents) at {HOOK} of the 2-layer induction model",
+           "latents": [d.to_json() for d in dashes]}  # fmt: skip
+    return ResidualSAE(result, cfg, model.cfg.d_model, rows, int(tokens.numel()), doc)
+
+
+def residual_sae_config(ctx: RunContext, d_model: int) -> SAEConfig:
+    """The ReLU SAE of this claim; L1 10 suits this residual stream's scale (docs/induction-recipe.md
+    has the sweep)."""
+    return SAEConfig(
+        d_in=d_model, expansion=4, l1_coeff=10.0, lr=1e-3, steps=4000 if ctx.profile == "quick" else 12000,
         batch_size=512, seed=ctx.seed,
     )  # fmt: skip
-    result = sae_on_transformer(model, tokens, HOOK, cfg, decode=trained.data.tokenizer.decode)
-    return ResidualSAE(result, cfg, model.cfg.d_model, rows, int(tokens.numel()))
 
 
 def judge(m: ResidualSAE) -> Judgement:

@@ -76,10 +76,12 @@ def sae_on_transformer(
     context: int = 6,
     batch_size: int = 32,
     decode: Callable[[list[int]], str] | None = None,
+    train: Callable[..., SAETrainResult] = train_sae_on_activations,
 ) -> TransformerSAEResult:
     """Train an SAE on ``hook_name`` of ``model`` over ``tokens`` and show its busiest latents.
 
-    ``cfg`` defaults to 4x latents, L1 1e-2, lr 1e-3, 2000 steps of 512 vectors. Raises
+    ``cfg`` defaults to 4x latents, L1 1e-2, lr 1e-3, 2000 steps of 512 vectors; ``train(acts, cfg,
+    hook_name)`` trains it (``train_sae_on_activations``, or a cached equivalent). Raises
     ShapeError for float tokens or a hook that is not one vector per token, HookNameError
     (from ``run_with_cache``) for a hook the model does not have.
     """
@@ -95,7 +97,7 @@ def sae_on_transformer(
         )
     if cfg is None:
         cfg = SAEConfig(d_in=acts.shape[-1], expansion=4, l1_coeff=1e-2, lr=1e-3, steps=2000, batch_size=512)
-    result = train_sae_on_activations(acts, cfg, hook_name=hook_name)
+    result = train(acts, cfg, hook_name)
     with torch.no_grad():
         latents = torch.cat([result.sae.encode(a) for a in acts.split(65536)])
     chosen = latents.mean(0).topk(min(n_show, cfg.n_latents)).indices.tolist()
