@@ -416,8 +416,8 @@ LIB_CASES = [
     Case("config-ln-eps-string", lambda e: TransformerConfig(ln_eps="1e-5"), "ln_eps='1e-5'", "> 0"),
     Case(
         "config-unknown-positional",
-        lambda e: TransformerConfig(positional="rotary"),
-        "'rotary'",
+        lambda e: TransformerConfig(positional="alibi"),
+        "'alibi'",
         "sinusoidal, learned",
     ),
     Case(
@@ -468,7 +468,7 @@ CLI_CASES = [
     Case("negative-d-model", lambda e: e.train_argv("--d-model", "-4"), "d_model=-4", ">= 1"),
     Case("n-ctx-zero", lambda e: e.train_argv("--n-ctx", "0"), "n_ctx=0", ">= 1"),
     Case("negative-steps", lambda e: e.train_argv("--steps", "-3"), "steps=-3", ">= 1"),
-    Case("unknown-positional", lambda e: e.train_argv("--positional", "rotary"), "'rotary'", "choose from"),
+    Case("unknown-positional", lambda e: e.train_argv("--positional", "alibi"), "'alibi'", "choose from"),
     Case("out-is-a-file", lambda e: e.train_argv(out=e.file()), "afile.*is a file", "choose a folder"),
     Case(
         "out-not-writable", lambda e: e.train_argv(out=e.unwritable() / "run"), "readonly", "choose another"
