@@ -41,11 +41,14 @@ from circuitlab.errors import (
     ShapeError,
 )
 from circuitlab.nets import LSTM, MLP, RNN, Perceptron
+from circuitlab.superposition import SAEConfig, SparseAutoencoder, run_with_saes
+from circuitlab.superposition.sae import ActivationStore
 from circuitlab.training import TrainConfig, read_meta, restore_training_state
 from circuitlab.training import checkpoint_files as files_mod
 from circuitlab.transformer import Transformer, TransformerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+SAE_HOOK = "blocks.0.hook_resid_post"
 TINY = dict(n_layers=1, d_model=8, n_heads=2, d_head=4, d_vocab=11, n_ctx=6)
 TRAIN = [
     "--tokenizer",
@@ -446,10 +449,54 @@ LIB_CASES = [
         "'resid_post'",
         "hook_names",
     ),
+    Case(
+        "hook-sae-store-unknown",
+        lambda e: ActivationStore(e.model, "blocks.0.hook_resid_psot", tok(4, 6), 32, 8).next_batch(),
+        "hook_resid_psot",
+        "did you mean blocks.0.hook_resid_post",
+    ),
+    Case(
+        "sae-width-mismatch",
+        lambda e: run_with_saes(
+            e.model, tok(2, 6), saes=[SparseAutoencoder(SAEConfig(d_in=16, hook_name=SAE_HOOK))]
+        ),
+        "width 8 but the SAE has d_in=16",
+        "d_in=8 for this hook",
+    ),
+    Case(
+        "config-sae-k-over-d-sae",
+        lambda e: SAEConfig(d_in=8, expansion=2, architecture="topk", k=32),
+        "k=32 > d_sae=16",
+        "lower k or raise expansion",
+    ),
+    Case(
+        "sae-nan-activations",
+        lambda e: ActivationStore(e.model, SAE_HOOK, tok(4, 6), 32, 8).next_batch(),
+        "NaN",
+        "check the model's weights and inputs",
+        damage=lambda e: e.model.embed.W_E.data.fill_(float("nan")),
+    ),
 ]
 
 
+def sae_argv(e: Env, *extra: str) -> list[str]:
+    return ["train", "sae", "--model", str(e.run), "--out", str(e.tmp / "sae"), "--corpus", str(e.corpus),
+            "--cache-dir", str(e.cache), "--no-progress", *extra]  # fmt: skip
+
+
 CLI_CASES = [
+    Case(
+        "sae-hook-unknown",
+        lambda e: sae_argv(e, "--hook", "blocks.0.hook_resid_psot"),
+        "hook_resid_psot",
+        "did you mean blocks.0.hook_resid_post",
+    ),
+    Case(
+        "sae-k-over-d-sae",
+        lambda e: sae_argv(e, "--hook", SAE_HOOK, "--k", "100"),
+        "k=100 > d_sae=64",
+        "lower k",
+    ),
     Case("corpus-missing", lambda e: e.train_argv(corpus=e.tmp / "nope.txt"), "nope.txt", "--corpus stdlib"),
     Case("corpus-empty-folder", lambda e: e.train_argv(corpus=e.folder({})), "corpus", "UTF-8 text files"),
     Case(
@@ -571,9 +618,9 @@ CLI_CASES = [
 
 
 ERROR_BY_PREFIX = {
-    ("corpus-", "tokenizer-", "windows-"): DataError,
+    ("corpus-", "tokenizer-", "windows-", "sae-nan-"): DataError,
     ("checkpoint-", "save-"): CheckpointError,
-    ("tokens-", "n-ctx-", "loss-", "lstm-", "perceptron-"): ShapeError,
+    ("tokens-", "n-ctx-", "loss-", "lstm-", "perceptron-", "sae-width-"): ShapeError,
     ("config-", "return-type-"): ConfigError,
     ("hook-", "cache-"): HookNameError,
 }
