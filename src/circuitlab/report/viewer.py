@@ -114,10 +114,11 @@ def embed_json(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def viewer_html(data: dict[str, Any]) -> str:
-    """The viewer's markup with its data; the page adds VIEWER_CSS and VIEWER_JS once."""
+def viewer_html(data: dict[str, Any], dom_id: str = "attn-viewer") -> str:
+    """The viewer's markup with its data; the page adds VIEWER_CSS and VIEWER_JS once (for any
+    number of viewers, each with its own ``dom_id``)."""
     return f"""
-<div class="av" id="attn-viewer">
+<div class="av" id="{dom_id}">
   <div class="av-bar"><span class="av-label">Head</span><div class="av-heads" role="radiogroup"></div></div>
   <div class="av-body">
     <div class="av-text" aria-label="sample text; hover a token"></div>
@@ -126,7 +127,7 @@ def viewer_html(data: dict[str, Any]) -> str:
       <p class="av-info">Hover a token (or a row of the map) to see where the head attends from it.
       Click to pin.</p></div>
   </div>
-  <script type="application/json" id="attn-viewer-data">{embed_json(data)}</script>
+  <script type="application/json" class="av-data" id="{dom_id}-data">{embed_json(data)}</script>
 </div>"""
 
 
@@ -155,10 +156,8 @@ VIEWER_CSS = """
 """
 
 VIEWER_JS = r"""
-(function () {
-  var root = document.getElementById("attn-viewer");
-  if (!root) return;
-  var data = JSON.parse(document.getElementById("attn-viewer-data").textContent);
+document.querySelectorAll(".av").forEach(function (root) {
+  var data = JSON.parse(root.querySelector("script.av-data").textContent);
   var headsEl = root.querySelector(".av-heads"), textEl = root.querySelector(".av-text");
   var info = root.querySelector(".av-info"), canvas = root.querySelector(".av-map");
   var marks = data.marks || {}, n = data.tokens.length, spans = [], buttons = [];
@@ -247,5 +246,5 @@ VIEWER_JS = r"""
   });
   var first = Object.keys(marks).filter(function (k) { return marks[k] === "induction"; })[0] || "0.0";
   pick(+first.split(".")[0], +first.split(".")[1]);
-})();
+});
 """
