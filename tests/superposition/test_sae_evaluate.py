@@ -109,7 +109,7 @@ def test_topk_metrics_on_the_fast_path_equal_the_dense_latents_metrics() -> None
     sae = SparseAutoencoder(SAEConfig(d_in=8, expansion=4, architecture="topk", k=3))
     x = torch.randn(50, 8)
     m = evaluate_sae(sae, x, chunk=7)
-    f = sae.encode(x)
+    f = sae.encode(x).detach()
     assert m.l0 == pytest.approx(float((f > 0).sum(-1).float().mean()))
     assert m.dead_latents == int((~(f > 0).any(0)).sum())
     assert m.l1 == pytest.approx(float(f.sum(-1).mean()), rel=1e-5)

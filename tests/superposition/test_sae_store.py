@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+import circuitlab as cl
 from circuitlab.errors import ConfigError, DataError, HookNameError, ShapeError
 from circuitlab.superposition import SAEConfig
 from circuitlab.superposition.sae import (
@@ -154,3 +155,25 @@ def test_two_ranks_take_the_steps_one_process_takes_on_both_batches(tmp_path: Pa
     for name, p in single.sae.named_parameters():
         torch.testing.assert_close(ranks[0][name], ranks[1][name], rtol=0, atol=0)
         torch.testing.assert_close(ranks[0][name], p.detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("make", "hook", "inputs"),
+    [
+        (
+            lambda: cl.nets.MLP(sizes=[5, 7, 3]),
+            "layers.0.hook_post",
+            lambda i: torch.randn(16, 5),
+        ),
+        (lambda: cl.nets.LSTM(3, 6), "layers.0.hook_h", lambda i: torch.randn(4, 5, 3)),
+    ],
+    ids=["mlp", "lstm"],
+)
+def test_the_store_streams_any_hook_of_the_classic_nets(make, hook: str, inputs) -> None:
+    torch.manual_seed(0)
+    model = make()
+    width = read_hook(model, hook, inputs(0)).shape[-1]
+    store = ActivationStore(model, hook, inputs, buffer_tokens=64, batch_size=16, d_in=width)
+    cfg = SAEConfig(d_in=width, expansion=2, architecture="topk", k=2, steps=10, batch_size=16)
+    result = train_sae_on_store(store, cfg)
+    assert result.sae.cfg.d_in == width and len(result.loss_history) == 1 and result.hook_name == hook
