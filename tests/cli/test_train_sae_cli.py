@@ -122,3 +122,22 @@ def test_analyze_writes_dashboards_for_a_checkpoint_and_for_a_saelens_folder(
     assert "records no model; give the model folder" in capsys.readouterr().err
     assert main([*argv[:-2], "--latents", "0,x"]) == 2
     assert "--latents '0,x': give comma-separated integers" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_sae_runs_under_torchrun_with_two_ranks(model_dir, tmp_path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun is not installed beside this python")
+    model, corpus = model_dir
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([torchrun, "--nproc_per_node=2", "-m", "circuitlab", *args(model, corpus, tmp_path / "sae"),
+                           "--no-progress"], capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("trained topk SAE") == 1  # rank 0 alone reports and saves
+    assert read_meta(tmp_path / "sae")["step"] == 20
