@@ -43,6 +43,13 @@ def add_parser(train_subparsers: argparse._SubParsersAction) -> argparse.Argumen
     s.add_argument("--k", type=int, default=32, help="TopK: active latents per token (default 32)")
     s.add_argument("--l1-coeff", type=float, default=d.l1_coeff, help="ReLU: L1 coefficient")
     s.add_argument("--l0-coeff", type=float, default=d.l0_coeff, help="JumpReLU: L0 coefficient")
+    s.add_argument(
+        "--threshold-init", type=float, default=d.threshold_init, help="JumpReLU: initial threshold"
+    )
+    s.add_argument("--bandwidth", type=float, default=d.bandwidth, help="JumpReLU: STE kernel width")
+    s.add_argument(
+        "--resample-every", type=int, default=d.resample_every, help="ReLU/JumpReLU: 0 turns it off"
+    )
     s.add_argument("--lr", type=float, default=d.lr)
     s.add_argument("--steps", type=int, default=d.steps)
     s.add_argument(
@@ -93,7 +100,8 @@ def _config(args: argparse.Namespace, d_in: int):
     return SAEConfig(
         d_in=d_in, expansion=args.expansion, architecture=args.architecture, k=args.k, l1_coeff=args.l1_coeff,
         l0_coeff=args.l0_coeff, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
-        dead_tokens=args.dead_tokens, seed=args.seed, hook_name=args.hook, resample_every=0,
+        dead_tokens=args.dead_tokens, seed=args.seed, hook_name=args.hook, resample_every=args.resample_every,
+        threshold_init=args.threshold_init, bandwidth=args.bandwidth,
     )  # fmt: skip
 
 
