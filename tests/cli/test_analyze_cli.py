@@ -53,6 +53,23 @@ def test_the_survey_is_consistent_with_the_model(hf_folder) -> None:
     json.dumps(doc, allow_nan=False)  # the page's input is plain JSON
 
 
+def test_the_survey_finds_a_hand_built_induction_circuit(tmp_path) -> None:
+    from tests.cli.induction_model import induction_model
+
+    cl.save(induction_model(), tmp_path / "ckpt", tokenizer=induction_model().tokenizer)
+    prompt = "the cat sat on the mat. the cat sat on the m"
+    assert main(["analyze", str(tmp_path / "ckpt"), "--prompt", prompt, "--out", str(tmp_path / "o")]) == 0
+    doc = json.loads((tmp_path / "o" / "analysis.json").read_text())
+    classes = {(r["layer"], r["head"]): r["class"] for r in doc["heads"]}
+    assert classes == {(0, 0): "previous_token", (0, 1): "-", (1, 0): "induction", (1, 1): "-"}
+    strongest = doc["composition"]["edges"][0]
+    assert (strongest["mode"], strongest["src"], strongest["dst"]) == ("K", [0, 0], [1, 0])
+    assert doc["prediction"]["token"] == "a"  # "...the m" -> "a", copied from "mat"
+    assert doc["ablation"]["heads"][0] == [1, 0]
+    assert doc["ablation"]["ablated_loss"] > doc["ablation"]["clean_loss"] + 1.0
+    check_outputs(tmp_path / "o")
+
+
 def check_outputs(out) -> str:
     page = (out / "report.html").read_text()
     doc = json.loads((out / "analysis.json").read_text())

@@ -68,7 +68,7 @@ def classify(scores: dict[str, float]) -> str:
 
 def head_table(model, rep: torch.Tensor) -> list[dict[str, Any]]:
     per_kind = {kind: head_scores(model, kind, tokens=rep).cpu() for kind in KINDS}
-    copying = copying_scores(model).float().cpu()
+    copying = copying_scores(model).float().cpu().nan_to_num(0.0)  # a zero head: 0/0
     rows = []
     for l in range(model.cfg.n_layers):
         for h in range(model.cfg.n_heads):
@@ -92,13 +92,13 @@ def composition(model) -> dict[str, Any]:
     baseline, edges = {}, []
     for mode in "QKV":
         baseline[mode] = composition_baseline(model, mode, n_samples=64)
-        scores = composition_scores(model, mode).float().cpu()
+        scores = composition_scores(model, mode).float().cpu().nan_to_num(0.0)  # zero heads: 0/0
         for idx in scores.flatten().topk(min(N_EDGES, scores.numel())).indices.tolist():
             l1, h1, l2, h2 = torch.unravel_index(torch.tensor(idx), scores.shape)
             s = float(scores[l1, h1, l2, h2])
             edges.append({"mode": mode, "src": [int(l1), int(h1)], "dst": [int(l2), int(h2)], "score": round(s, 4),
                           "vs_baseline": round(s / baseline[mode], 3)})  # fmt: skip
-    edges.sort(key=lambda e: -e["vs_baseline"])
+    edges = sorted((e for e in edges if e["score"] > 0), key=lambda e: -e["vs_baseline"])  # no zero heads
     return {"baseline": {k: round(v, 4) for k, v in baseline.items()}, "edges": edges[:N_EDGES]}
 
 

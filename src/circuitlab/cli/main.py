@@ -20,8 +20,8 @@ SUBCOMMANDS = ["train", "sample", "reproduce", "report", "export", "analyze"]
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose usage errors are one line like every other error (``--help`` shows the usage).
 
-    Subcommand parsers inherit the class, so ``circuitlab train transformer --positional rotary``
-    prints ``circuitlab: error: argument --positional: invalid choice: 'rotary' (choose from ...)``.
+    Subcommand parsers inherit the class, so ``circuitlab train transformer --positional alibi``
+    prints ``circuitlab: error: argument --positional: invalid choice: 'alibi' (choose from ...)``.
     """
 
     def error(self, message: str) -> NoReturn:

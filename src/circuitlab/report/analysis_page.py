@@ -61,13 +61,13 @@ def head_table(heads: list[dict[str, Any]]) -> str:
 def composition_svg(model: dict[str, Any], comp: dict[str, Any]) -> str:
     """Heads as a layers x heads grid, the strongest composition pairs as coloured curves."""
     L, H = model["n_layers"], model["n_heads"]
-    dx, dy, pad = 120, 28, 40
+    dx, dy, pad = 200 if L < 6 else 120, 30, 44
     width, height = pad * 2 + dx * max(L - 1, 1), pad * 2 + dy * max(H - 1, 1)
     pos = lambda l, h: (pad + dx * l, pad + dy * h)  # noqa: E731
     parts = []
     for edge in comp.get("edges", []):
         (x1, y1), (x2, y2) = pos(*edge["src"]), pos(*edge["dst"])
-        w = 1 + 2.5 * max(0.0, edge["vs_baseline"] - 1)
+        w = min(8.0, 1 + 2.5 * max(0.0, edge["vs_baseline"] - 1))
         parts.append(f"<path d='M{x1},{y1} C{(x1 + x2) / 2},{y1} {(x1 + x2) / 2},{y2} {x2},{y2}' fill='none' "
                      f"stroke='{MODE_COLORS[edge['mode']]}' stroke-opacity='.75' stroke-width='{w:.2f}'>"
                      f"<title>{edge['mode']}-composition {edge['src']} -> {edge['dst']}: {edge['score']} "
@@ -80,7 +80,8 @@ def composition_svg(model: dict[str, Any], comp: dict[str, Any]) -> str:
         for h in range(H):
             cx, cy = pos(l, h)
             parts.append(
-                f"<circle cx='{cx}' cy='{cy}' r='6' fill='var(--card)' stroke='currentColor'><title>{l}.{h}</title></circle>"
+                f"<circle cx='{cx}' cy='{cy}' r='7' fill='var(--card)' stroke='currentColor'><title>{l}.{h}</title>"
+                f"</circle><text x='{cx + 10}' y='{cy - 8}' font-size='10' fill='currentColor'>{l}.{h}</text>"
             )
     return (f"<svg class='graph' width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' "
             f"aria-label='composition graph' style='color:var(--muted)'>{''.join(parts)}</svg>")  # fmt: skip
