@@ -166,3 +166,16 @@ def test_a_loaded_model_takes_a_training_step(saved) -> None:
     loss.backward()
     opt.step()
     assert torch.isfinite(loss) and not torch.equal(model.W_E.detach(), W_E)
+
+
+@pytest.mark.parametrize("case", ["pythia-quarter-rotary", "llama-gqa2"])
+def test_a_left_padded_batch_gives_each_sequence_its_own_logits(case: str, saved) -> None:
+    model = cl.from_pretrained(saved(case)[0])
+    alone = tokens(1, 5, seed=4)
+    batch = torch.cat([tokens(1, 8, seed=5), torch.cat([torch.zeros(1, 3, dtype=torch.long), alone], 1)])
+    mask = torch.ones_like(batch)
+    mask[1, :3] = 0  # three pads on the left of the second sequence
+    with torch.no_grad():
+        padded = model(batch, attention_mask=mask)
+        torch.testing.assert_close(padded[1, 3:], model(alone)[0], **TOL)
+        torch.testing.assert_close(padded[0], model(batch[:1])[0], **TOL)

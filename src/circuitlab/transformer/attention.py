@@ -83,8 +83,9 @@ class Attention(nn.Module):
         read (``transformer.padding``)."""
         q, k, v = self.qkv(x_q, x_q if x_k is None else x_k, x_q if x_v is None else x_v, qk_pos)
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
-        if self.rotary is not None:
-            q, k = self.hook_rot_q(self.rotary(q)), self.hook_rot_k(self.rotary(k))
+        if self.rotary is not None:  # a padded batch rotates by each token's position among the tokens
+            positions = None if padding is None else padding.positions
+            q, k = self.hook_rot_q(self.rotary(q, positions)), self.hook_rot_k(self.rotary(k, positions))
         if self.needs_pattern:
             z = self.explicit_z(q, k, v, padding)
         elif padding is not None:  # a padded batch: SDPA with the allowed keys as a boolean mask

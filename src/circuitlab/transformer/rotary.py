@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from circuitlab.typing import Float, Tensor
+from circuitlab.typing import Float, Int, Tensor
 
 Heads = Float[Tensor, "batch pos n_heads d_head"]
 
@@ -33,8 +33,9 @@ def rotate_half(x: Float[Tensor, "... rotary_dim"]) -> Float[Tensor, "... rotary
 class Rotary(nn.Module):
     """Rotates the first ``rotary_dim`` dimensions of every head of q or k by position.
 
-    ``forward(x)`` takes q or k as [batch, pos, n_heads, d_head] (heads of any count: query heads
-    or grouped key/value heads) at positions 0..pos-1 and returns the same shape.
+    ``forward(x, positions=None)`` takes q or k as [batch, pos, n_heads, d_head] (heads of any
+    count: query heads or grouped key/value heads) at positions 0..pos-1, or at ``positions``
+    [batch, pos] (a padded batch: each token's position among the tokens), and returns the same shape.
     """
 
     def __init__(self, rotary_dim: int, base: float = 10000.0) -> None:
@@ -44,22 +45,31 @@ class Rotary(nn.Module):
         self.rotary_dim, self.base = rotary_dim, base
         self.cached: tuple[int, torch.device, torch.dtype, Tensor, Tensor] | None = None
 
+    def angles(self, positions: Tensor) -> tuple[Tensor, Tensor]:
+        """cos(p theta) and sin(p theta) for float32 ``positions`` [...], each frequency repeated
+        over both halves: [..., rotary_dim]."""
+        two_i = torch.arange(0, self.rotary_dim, 2, dtype=torch.int64, device=positions.device).float()
+        inv_freq = 1.0 / (self.base ** (two_i / self.rotary_dim))  # theta_i, in float32
+        angle = positions[..., None] * inv_freq
+        angle = torch.cat((angle, angle), dim=-1)
+        return angle.cos(), angle.sin()
+
     def cos_sin(
         self, n_pos: int, device: torch.device, dtype: torch.dtype
     ) -> tuple[Float[Tensor, "pos 1 rotary_dim"], Float[Tensor, "pos 1 rotary_dim"]]:
-        """cos(p theta) and sin(p theta) for p < n_pos, each frequency repeated over both halves."""
+        """cos and sin at p < n_pos, shaped [pos, 1 (heads), rotary_dim] and cached."""
         if self.cached is not None and self.cached[:3] == (n_pos, device, dtype):
             return self.cached[3], self.cached[4]
-        two_i = torch.arange(0, self.rotary_dim, 2, dtype=torch.int64, device=device).float()
-        inv_freq = 1.0 / (self.base ** (two_i / self.rotary_dim))  # theta_i, in float32
-        angle = torch.arange(n_pos, device=device, dtype=torch.float32)[:, None] * inv_freq
-        angle = torch.cat((angle, angle), dim=-1)[:, None, :]  # [pos, 1 (heads), rotary_dim]
-        cos, sin = angle.cos().to(dtype), angle.sin().to(dtype)
+        cos, sin = self.angles(torch.arange(n_pos, device=device, dtype=torch.float32))
+        cos, sin = cos[:, None].to(dtype), sin[:, None].to(dtype)
         self.cached = (n_pos, device, dtype, cos, sin)
         return cos, sin
 
-    def forward(self, x: Heads) -> Heads:
-        cos, sin = self.cos_sin(x.shape[1], x.device, x.dtype)
+    def forward(self, x: Heads, positions: Int[Tensor, "batch pos"] | None = None) -> Heads:
+        if positions is None:
+            cos, sin = self.cos_sin(x.shape[1], x.device, x.dtype)
+        else:
+            cos, sin = (t[:, :, None].to(x.dtype) for t in self.angles(positions.to(x.device).float()))
         r = self.rotary_dim
         if r == x.shape[-1]:
             return x * cos + rotate_half(x) * sin
