@@ -2,7 +2,7 @@
 
 One card per latent: how often it fires and its largest activation, the histogram of its nonzero
 activations (inline SVG), its top activating contexts with each token shaded by the latent's
-activation there (the value in the token's tooltip), the tokens its decoder direction promotes and
+activation there (the value in the token's tooltip; newlines shown as ↵), the tokens its decoder direction promotes and
 suppresses through W_U, and its nearest latents by decoder cosine. Pure HTML and CSS, every
 string escaped: the page opens from disk with no network and no script. Takes JSON-shaped dicts
 (``LatentDashboard.to_json()``), never models.
@@ -38,7 +38,8 @@ DASHBOARD_CSS = """
 def _token(text: str, act: float, top: float, peak: bool) -> str:
     alpha = 0.0 if top <= 0 else max(0.0, min(1.0, act / top))
     cls = "tok peak" if peak else "tok"
-    return f'<span class="{cls}" style="--a:{alpha:.3f}" title="{act:g}">{e(text)}</span>'
+    shown = text.replace("\n", "↵").replace("\t", "⇥")  # a context stays on one line
+    return f'<span class="{cls}" style="--a:{alpha:.3f}" title="{act:g}">{e(shown)}</span>'
 
 
 def _histogram(counts: list[int], edges: list[float], width: int = 260, height: int = 64) -> str:
