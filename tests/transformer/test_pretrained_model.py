@@ -52,6 +52,7 @@ def test_tied_embeddings_store_one_matrix_that_both_ends_train() -> None:
     assert "unembed.W_U" not in model.state_dict() and model.W_U.data_ptr() == model.W_E.data_ptr()
     toks = torch.arange(6)[None] % 11
     logits, cache = model.run_with_cache(toks)
+    torch.testing.assert_close(cache["unembed.hook_out"], logits)  # the same hooks as an untied model
     torch.testing.assert_close(
         logits, model.ln_final(cache["blocks.0.hook_resid_post"]) @ model.W_E.T + model.b_U
     )
