@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from circuitlab.data import STDLIB, WindowBatches, load_corpus, tokenize_corpus, train_tokenizer
 from circuitlab.errors import CheckpointError
@@ -66,9 +67,7 @@ def add_parser(train_subparsers: argparse._SubParsersAction) -> argparse.Argumen
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    from circuitlab.transformer import Transformer, TransformerConfig
-
+def _check_out(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"--out {str(out)!r} is a file; choose a folder")
@@ -76,17 +75,19 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(
             f"--out {out} already holds a checkpoint; pass --resume to continue it or choose another --out"
         )
-    tokenizer = read_tokenizer(out) if args.resume and (out / CHECKPOINT_JSON).is_file() else None
-    corpus = load_corpus(args.corpus, max_bytes=args.corpus_max_bytes)
-    if tokenizer is None:
-        tokenizer = train_tokenizer(corpus, args.tokenizer, args.vocab_size, args.cache_dir)
-    tokens = tokenize_corpus(corpus, tokenizer, args.val_fraction, args.cache_dir)
+    return out
+
+
+def _configs(args: argparse.Namespace, d_vocab: int) -> tuple[Any, TrainConfig]:
+    """The model's and the training's configs from the command line."""
+    from circuitlab.transformer import TransformerConfig
+
     cfg = TransformerConfig(
         n_layers=args.n_layers,
         d_model=args.d_model,
         n_heads=args.n_heads,
         d_head=args.d_head,
-        d_vocab=tokenizer.vocab_size,
+        d_vocab=d_vocab,
         n_ctx=args.n_ctx,
         attn_only=args.attn_only,
         d_mlp=args.d_mlp,
@@ -110,6 +111,19 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
     )
+    return cfg, tcfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from circuitlab.transformer import Transformer
+
+    out = _check_out(args)
+    tokenizer = read_tokenizer(out) if args.resume and (out / CHECKPOINT_JSON).is_file() else None
+    corpus = load_corpus(args.corpus, max_bytes=args.corpus_max_bytes)
+    if tokenizer is None:
+        tokenizer = train_tokenizer(corpus, args.tokenizer, args.vocab_size, args.cache_dir)
+    tokens = tokenize_corpus(corpus, tokenizer, args.val_fraction, args.cache_dir)
+    cfg, tcfg = _configs(args, tokenizer.vocab_size)
     train_batches = WindowBatches(tokens.train, tcfg.batch_size, cfg.n_ctx, seed=args.seed)
     val_batches = (
         WindowBatches(tokens.val, tcfg.batch_size, cfg.n_ctx, seed=args.seed, stream=1)
