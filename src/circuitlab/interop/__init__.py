@@ -5,12 +5,8 @@ Importing this package never imports ``transformer_lens``; each function imports
 """
 
 from circuitlab.interop.saelens import load_saelens, save_saelens
-from circuitlab.interop.transformer_lens import (
-    from_transformer_lens,
-    load_transformer_lens,
-    save_transformer_lens,
-    to_transformer_lens,
-)
+from circuitlab.interop.transformer_lens import from_transformer_lens, to_transformer_lens
+from circuitlab.interop.transformer_lens_files import load_transformer_lens, save_transformer_lens
 
 __all__ = [
     "from_transformer_lens",
