@@ -66,3 +66,14 @@ def test_dashboard_bad_input_is_named() -> None:
         latent_dashboards(model, SparseAutoencoder(SAEConfig(d_in=4, hook_name=HOOK)), tokens)
     with pytest.raises(ConfigError, match="needs a hook"):
         latent_dashboards(model, SparseAutoencoder(SAEConfig(d_in=8)), tokens)
+
+
+def test_contexts_skip_positions_inside_the_window_of_one_already_shown() -> None:
+    from circuitlab.superposition.sae.features import _contexts
+
+    f = torch.zeros(2, 10)
+    f[0, 4], f[0, 5], f[1, 5], f[0, 9] = 5.0, 4.0, 3.0, 2.0  # (0, 5) lies in (0, 4)'s window
+    tokens = torch.arange(20).view(2, 10)
+    shown = _contexts(f, tokens, n=3, window=(2, 1), name=str)
+    assert [c.tokens[c.peak] for c in shown] == ["4", "15", "9"]
+    assert shown[0].tokens == ["2", "3", "4", "5"] and shown[0].acts == [0.0, 0.0, 5.0, 4.0]

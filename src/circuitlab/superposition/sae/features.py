@@ -2,7 +2,8 @@
 
 For latent j (as in Bricken et al. 2023's and SAELens/Neuronpedia's dashboards):
 
-    contexts    the positions where f_j is largest, each with the tokens around it and f_j at each
+    contexts    the positions where f_j is largest (no two in one window), each with the tokens
+                around it and f_j at each
     histogram   counts of the nonzero f_j over all positions (``bins`` equal bins up to the max)
     frequency   the fraction of positions where f_j > 0
     promoted / suppressed   the tokens with the largest and smallest W_dec[j] W_U (the direct effect
@@ -80,13 +81,18 @@ def latent_activations(
 def _contexts(
     f: Tensor, tokens: Tensor, n: int, window: tuple[int, int], name: Callable[[int], str]
 ) -> list[Context]:
-    """The ``n`` positions with the largest f [batch, pos], ``window`` = (before, after) tokens."""
-    values, flat = f.flatten().topk(min(n, f.numel()))
-    out = []
+    """The ``n`` positions with the largest f [batch, pos], ``window`` = (before, after) tokens; a
+    position inside the window of one already shown (same row) is skipped, so contexts differ."""
+    values, flat = f.flatten().topk(min(4 * n, f.numel()))
+    out: list[Context] = []
+    taken: list[tuple[int, int]] = []
     for v, i in zip(values.tolist(), flat.tolist(), strict=True):
-        if v <= 0:
+        if v <= 0 or len(out) == n:
             break
         row, pos = divmod(i, f.shape[1])
+        if any(r == row and -window[1] <= pos - p <= window[0] for r, p in taken):
+            continue
+        taken.append((row, pos))
         lo, hi = max(0, pos - window[0]), min(f.shape[1], pos + window[1] + 1)
         ids = tokens[row, lo:hi].tolist()
         acts = [round(float(a), 4) for a in f[row, lo:hi]]
