@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from tiny_models import randomise_non_weights
 
 from circuitlab.errors import ConfigError
 from circuitlab.interop import (
@@ -52,13 +53,7 @@ def make_model(
         init_range=init_range,
         seed=seed,
     )
-    model = Transformer(cfg)
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if not name.split(".")[-1].startswith("W_"):
-                param.add_(0.1 * torch.randn(param.shape, generator=gen))
-    return model.eval()
+    return randomise_non_weights(Transformer(cfg), seed=seed + 1).eval()
 
 
 def case(attn_only: bool, positional: str, normalization: str, n_layers: int, seed: int):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+from tiny_models import randomise_non_weights
 
 from circuitlab.interop import to_transformer_lens
 from circuitlab.transformer import Transformer, TransformerConfig
@@ -30,12 +31,7 @@ def make_pair(
         init_range=0.3,
         seed=seed,
     )
-    ours = Transformer(cfg)
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for name, param in ours.named_parameters():
-            if not name.split(".")[-1].startswith("W_"):
-                param.add_(0.1 * torch.randn(param.shape, generator=gen))
+    ours = randomise_non_weights(Transformer(cfg), seed=seed + 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         theirs = to_transformer_lens(ours)

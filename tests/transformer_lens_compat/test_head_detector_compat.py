@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import tokenizers
 import torch
+from tiny_models import randomise_non_weights
 from tokenizers import models, pre_tokenizers
 
 from circuitlab.circuits import detect_head
@@ -47,13 +48,7 @@ def twins() -> tuple[Transformer, tl.HookedTransformer]:
         n_layers=2, d_model=16, n_heads=3, d_head=8, d_vocab=23, n_ctx=16, attn_only=False, d_mlp=24,
         positional="learned", init_range=1.0, seed=3,
     )  # fmt: skip
-    model = Transformer(cfg)
-    gen = torch.Generator().manual_seed(4)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if not name.split(".")[-1].startswith("W_"):
-                param.add_(0.1 * torch.randn(param.shape, generator=gen))
-    model.eval()
+    model = randomise_non_weights(Transformer(cfg), seed=4).eval()
     hooked = to_transformer_lens(model)
     hf = PreTrainedTokenizerFast(
         tokenizer_object=char_tokenizer(), bos_token=EOT, eos_token=EOT, add_bos_token=True
