@@ -13,35 +13,31 @@ from typing import Any
 
 import tokenizers
 
+from circuitlab.data.tokenizer import BPETokenizer
 from circuitlab.errors import CheckpointError
-from circuitlab.files import atomic_write
 from circuitlab.pretrained.source import read_json
 
 
-class HFTokenizer:
-    """A ``tokenizers.Tokenizer`` with a BOS id (``eot_id``, None when the model has none)."""
+class HFTokenizer(BPETokenizer):
+    """A ``tokenizers.Tokenizer`` with a BOS id (``eot_id``, None when the model has none); decode,
+    ``to_str`` and ``save`` are :class:`~circuitlab.data.tokenizer.BPETokenizer`'s."""
 
     kind = "hf"
 
     def __init__(self, tok: tokenizers.Tokenizer, bos_id: int | None) -> None:
-        self.tok = tok
-        self.eot_id = bos_id
+        super().__init__(tok)
+        self.bos_id = bos_id
 
     @property
     def vocab_size(self) -> int:
         return self.tok.get_vocab_size(with_added_tokens=True)
 
+    @property
+    def eot_id(self) -> int | None:
+        return self.bos_id
+
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False).ids
-
-    def decode(self, ids: list[int]) -> str:
-        return self.tok.decode(list(ids), skip_special_tokens=False)
-
-    def to_str(self) -> str:
-        return self.tok.to_str()
-
-    def save(self, path: str | Path) -> None:
-        atomic_write(Path(path), self.to_str().encode("utf-8"))
 
 
 def bos_id(tok: tokenizers.Tokenizer, folder: Path, hf: dict[str, Any]) -> int | None:
