@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from circuitlab.errors import ConfigError
-from circuitlab.experiments.base import ClaimResult, RunContext
+from circuitlab.experiments.base import ClaimResult, RunContext, timed
 from circuitlab.experiments.classic.memory import memory
 from circuitlab.experiments.classic.mlp import mlp_digits
 from circuitlab.experiments.classic.perceptron import perceptron
@@ -65,12 +65,14 @@ class Claim:
             )
 
     def run(self, ctx: RunContext) -> ClaimResult:
-        """The claim function's result, with the registry's id and seed quote written in."""
-        result = self.experiment(ctx)
+        """The claim function's result, with the registry's id, seed quote and the call's wall time
+        (``seconds``) written in."""
+        with timed() as elapsed:
+            result = self.experiment(ctx)
         if not isinstance(result, ClaimResult):
             name = getattr(self.experiment, "__qualname__", repr(self.experiment))
             raise BadResult(f"{name} returned {type(result).__name__}, not a ClaimResult")
-        result.id, result.seed = self.id, self.seed
+        result.id, result.seed, result.seconds = self.id, self.seed, elapsed()
         return result
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure
 from circuitlab.experiments.classic.recall import RecallRun, RecallTask, train_recall
 from circuitlab.report.figures import pyplot
 
@@ -43,9 +43,8 @@ def memory(
     ctx: RunContext, steps: int | None = None, task: RecallTask | None = None, lstm_hidden: int | None = None
 ) -> MemoryResult:
     """RNN vs LSTM on delayed recall, same parameter budget and training steps; accuracy by lag."""
-    with timed() as elapsed:
-        runs = measure(ctx, steps, task or RecallTask(), lstm_hidden)
-    return render(ctx, runs, judge(runs), elapsed())
+    runs = measure(ctx, steps, task or RecallTask(), lstm_hidden)
+    return render(ctx, runs, judge(runs))
 
 
 def measure(ctx: RunContext, steps: int | None, task: RecallTask, lstm_hidden: int | None) -> MemoryRuns:
@@ -61,7 +60,7 @@ def judge(runs: MemoryRuns) -> Judgement:
     )
 
 
-def render(ctx: RunContext, runs: MemoryRuns, judgement: Judgement, seconds: float) -> MemoryResult:
+def render(ctx: RunContext, runs: MemoryRuns, judgement: Judgement) -> MemoryResult:
     task, rnn, lstm = runs.task, runs.rnn, runs.lstm
     table = [["lag T", "RNN accuracy", "LSTM accuracy"]]
     table += [[T, round(rnn.accuracy[T], 3), round(lstm.accuracy[T], 3)] for T in task.lags]
@@ -78,7 +77,6 @@ def render(ctx: RunContext, runs: MemoryRuns, judgement: Judgement, seconds: flo
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=(
             f"delayed recall, {task.n_symbols} symbols, lags {list(task.lags)}; RNN d_hidden {rnn.d_hidden} "
             f"({rnn.n_params} params) vs LSTM d_hidden {lstm.d_hidden} ({lstm.n_params} params); "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure
 from circuitlab.experiments.classic.digits import load_digits_split, minibatches
 from circuitlab.nets import MLP
 from circuitlab.report.figures import pyplot
@@ -41,9 +41,8 @@ class MLPRun:
 
 def mlp_digits(ctx: RunContext, steps: int | None = None, hidden: int = 64) -> MLPResult:
     """An MLP (64 -> hidden sigmoid -> 10) on the digits; held-out accuracy >= 0.95."""
-    with timed() as elapsed:
-        run = measure(ctx, steps or (400 if ctx.profile == "quick" else 2000), hidden)
-    return render(ctx, run, judge(run), elapsed())
+    run = measure(ctx, steps or (400 if ctx.profile == "quick" else 2000), hidden)
+    return render(ctx, run, judge(run))
 
 
 def accuracy(model: MLP, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -79,7 +78,7 @@ def judge(run: MLPRun) -> Judgement:
     )
 
 
-def render(ctx: RunContext, run: MLPRun, judgement: Judgement, seconds: float) -> MLPResult:
+def render(ctx: RunContext, run: MLPRun, judgement: Judgement) -> MLPResult:
     plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3))
     a.plot(run.losses)
@@ -97,7 +96,6 @@ def render(ctx: RunContext, run: MLPRun, judgement: Judgement, seconds: float) -
         },  # fmt: skip
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=f"MLP([64, {run.hidden}, 10], sigmoid), Adam lr 1e-2, batch 64, {run.steps} steps, seed {ctx.seed}",
         figures={"MLP on digits: training loss and held-out accuracy": figure},
         test_accuracy=run.test_accuracy,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.nets import Perceptron
 
 SEED_OUTPUTS = [0.8176, 0.6225]
@@ -26,9 +26,8 @@ class PerceptronResult(ClaimResult):
 
 def perceptron(ctx: RunContext) -> PerceptronResult:
     """The seed's neuron on e1 and e3: outputs 0.8176 and 0.6225, printed as PyTorch prints them."""
-    with timed() as elapsed:
-        outputs = measure(ctx)
-    return render(outputs, judge(outputs), elapsed())
+    outputs = measure(ctx)
+    return render(outputs, judge(outputs))
 
 
 def measure(ctx: RunContext) -> list[float]:
@@ -55,7 +54,7 @@ def judge(outputs: list[float]) -> Judgement:
     )
 
 
-def render(outputs: list[float], judgement: Judgement, seconds: float) -> PerceptronResult:
+def render(outputs: list[float], judgement: Judgement) -> PerceptronResult:
     shown = printed(outputs)
     return PerceptronResult(
         measured={
@@ -66,7 +65,6 @@ def render(outputs: list[float], judgement: Judgement, seconds: float) -> Percep
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran="Perceptron(w=[1,0,0,0,0] float16, b=[0.5]) on x1=e1 and x2=e3, float16 inputs as in the seed",
         tables={
             "outputs": [["input", "seed", "measured"], ["x1", 0.8176, shown[0]], ["x2", 0.6225, shown[1]]]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure
 from circuitlab.experiments.classic.digits import Digits, load_digits_split, minibatches
 from circuitlab.nets import VAE
 from circuitlab.report.figures import pyplot
@@ -46,9 +46,8 @@ def vae_digits(
     ctx: RunContext, steps: int | None = None, d_hidden: int = 128, d_latent: int = 2
 ) -> VAEResult:
     """Train ``VAE(64, d_hidden, d_latent)`` on the digits; ELBO curve, reconstructions, samples, latent map."""
-    with timed() as elapsed:
-        run = measure(ctx, steps or (1500 if ctx.profile == "quick" else 8000), d_hidden, d_latent)
-    return render(ctx, run, judge(run), elapsed())
+    run = measure(ctx, steps or (1500 if ctx.profile == "quick" else 8000), d_hidden, d_latent)
+    return render(ctx, run, judge(run))
 
 
 @torch.no_grad()
@@ -105,7 +104,7 @@ def judge(run: VAERun) -> Judgement:
     )
 
 
-def render(ctx: RunContext, run: VAERun, judgement: Judgement, seconds: float) -> VAEResult:
+def render(ctx: RunContext, run: VAERun, judgement: Judgement) -> VAEResult:
     d = run.distances
     return VAEResult(
         measured={
@@ -120,7 +119,6 @@ def render(ctx: RunContext, run: VAERun, judgement: Judgement, seconds: float) -
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=(
             f"VAE(64, {run.sizes[0]}, {run.sizes[1]}), Bernoulli decoder on pixels/16, "
             f"Adam lr 3e-3, batch 128, {run.steps} steps, seed {ctx.seed}"

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from circuitlab.circuits import ablate_heads, composition_baseline, composition_scores, head_scores
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.induction.figures import plot_composition, plot_patterns, plot_phase_change
 from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe, induction_recipe
 from circuitlab.experiments.induction.train import TrainedInduction, scoring_tokens, train_induction
@@ -77,12 +77,10 @@ def two_layer_induction(ctx: RunContext, recipe: InductionRecipe | None = None) 
     ``recipe`` defaults to the measured recipe of ``ctx.profile`` (tests pass a tiny one).
     """
     recipe = recipe or induction_recipe(ctx.profile, seed=ctx.seed, device=ctx.device)
-    with timed() as elapsed:
-        trained = train_induction(ctx, recipe)
-        ctx.report(0.88, "two_layer_induction: scoring heads, composition and ablation")
-        m = measure(trained)
-        result = render(ctx, m, judge(m))
-    result.seconds = elapsed()
+    trained = train_induction(ctx, recipe)
+    ctx.report(0.88, "two_layer_induction: scoring heads, composition and ablation")
+    m = measure(trained)
+    result = render(ctx, m, judge(m))
     ctx.report(1.0, f"two_layer_induction: {result.verdict}")
     return result
 

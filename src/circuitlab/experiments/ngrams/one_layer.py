@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from circuitlab.circuits import copying_scores
 from circuitlab.circuits.ngrams import count_skip_trigram, skip_trigrams
 from circuitlab.data import WindowBatches
-from circuitlab.experiments.base import ClaimResult, CorpusData, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, CorpusData, Judgement, RunContext
 from circuitlab.experiments.ngrams import lm
 
 COMMON = 256  # skip-trigrams are read among the corpus's most frequent tokens
@@ -53,9 +53,8 @@ class OneLayerMeasurement:
 
 def one_layer_skip_trigrams(ctx: RunContext) -> ClaimResult:
     """Train a 1-layer attention-only model; read skip-trigrams and copying heads off its weights."""
-    with timed() as elapsed:
-        m = measure(ctx)
-    return render(m, judge(m), elapsed())
+    m = measure(ctx)
+    return render(m, judge(m))
 
 
 def measure(ctx: RunContext) -> OneLayerMeasurement:
@@ -116,7 +115,7 @@ def judge(m: OneLayerMeasurement) -> Judgement:
     )
 
 
-def render(m: OneLayerMeasurement, judgement: Judgement, seconds: float) -> ClaimResult:
+def render(m: OneLayerMeasurement, judgement: Judgement) -> ClaimResult:
     s = m.split
     return ClaimResult(
         measured={
@@ -132,7 +131,6 @@ def render(m: OneLayerMeasurement, judgement: Judgement, seconds: float) -> Clai
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran="1-layer attention-only transformer (8 heads of 32, shortformer, BPE 1024) on the same "
         "corpus; skip-trigrams = top entries of each head's full OV circuit (A -> C) with the "
         "destination B of largest full-QK score for A, among the 256 most frequent tokens; counted in "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuitlab.circuits.ngrams import BigramFit, bigram_counts, bigram_fit, model_bigram_logprobs
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.ngrams import lm
 
 
@@ -29,9 +29,8 @@ class BigramMeasurement:
 
 def zero_layer_bigram(ctx: RunContext) -> ClaimResult:
     """Train a 0-layer model; compare softmax(W_E W_U) with the corpus's bigram table."""
-    with timed() as elapsed:
-        m = measure(ctx)
-    return render(m, judge(m), elapsed())
+    m = measure(ctx)
+    return render(m, judge(m))
 
 
 def measure(ctx: RunContext) -> BigramMeasurement:
@@ -50,7 +49,7 @@ def judge(m: BigramMeasurement) -> Judgement:
     )
 
 
-def render(m: BigramMeasurement, judgement: Judgement, seconds: float) -> ClaimResult:
+def render(m: BigramMeasurement, judgement: Judgement) -> ClaimResult:
     fit = m.fit
     return ClaimResult(
         measured={
@@ -64,7 +63,6 @@ def render(m: BigramMeasurement, judgement: Judgement, seconds: float) -> ClaimR
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=f"0-layer transformer (d_model 256, BPE vocab {lm.VOCAB}) trained on {m.n_bytes / 1e6:.1f} MB "
         "of the Python standard library; table from all training tokens; KL averaged over positions",
     )

@@ -135,12 +135,12 @@ def run_claim(claim: Claim, ctx: RunContext) -> dict[str, Any]:
         return _failure(base, str(err), "bad result", start, tb=None)
     except Exception as err:
         return _failure(base, _one_line(err), "the experiment raised an error", start)
-    return _record(base, result, time.perf_counter() - start)
+    return _record(base, result)
 
 
-def _record(base: dict[str, Any], result: ClaimResult, seconds: float) -> dict[str, Any]:
+def _record(base: dict[str, Any], result: ClaimResult) -> dict[str, Any]:
     data = result.to_json()
-    record = {**data, **base, "seconds": round(seconds, 3), "error": None}
+    record = {**data, **base, "seconds": round(result.seconds, 3), "error": None}
     verdict = data.get("verdict")
     record["verdict"] = verdict if verdict in ("pass", "fail") else "fail"
     record["measured"] = to_jsonable(record.get("measured") or {})

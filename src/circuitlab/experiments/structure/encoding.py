@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure
 from circuitlab.experiments.structure.models import max_diff
 from circuitlab.report.figures import pyplot
 from circuitlab.transformer.embed import sinusoidal_table
@@ -31,9 +31,8 @@ class PositionalMeasurement:
 
 def positional_encoding(ctx: RunContext) -> ClaimResult:
     """The sinusoidal table equals the seed's formula, with one frequency per sin/cos pair."""
-    with timed() as elapsed:
-        m = measure_positional()
-    return render_positional(ctx, m, judge_positional(m), elapsed())
+    m = measure_positional()
+    return render_positional(ctx, m, judge_positional(m))
 
 
 def measure_positional() -> PositionalMeasurement:
@@ -69,9 +68,7 @@ def judge_positional(m: PositionalMeasurement) -> Judgement:
     )
 
 
-def render_positional(
-    ctx: RunContext, m: PositionalMeasurement, judgement: Judgement, seconds: float
-) -> ClaimResult:
+def render_positional(ctx: RunContext, m: PositionalMeasurement, judgement: Judgement) -> ClaimResult:
     fig, ax = pyplot().subplots(figsize=(7, 3.2))
     im = ax.imshow(m.table.T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set(xlabel="position", ylabel="dimension")
@@ -85,7 +82,6 @@ def render_positional(
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=f"circuitlab.transformer.embed.sinusoidal_table({N_CTX}, {D_MODEL}) against numpy",
         figures={
             "Sinusoidal positional encoding (positions x dimensions)": save_figure(
@@ -97,9 +93,8 @@ def render_positional(
 
 def layernorm(ctx: RunContext) -> ClaimResult:
     """circuitlab's LayerNorm (the seed's formula) equals torch's, and normalises each vector."""
-    with timed() as elapsed:
-        errors = measure_layernorm(ctx.seed)
-    return render_layernorm(errors, judge_layernorm(errors), elapsed())
+    errors = measure_layernorm(ctx.seed)
+    return render_layernorm(errors, judge_layernorm(errors))
 
 
 def measure_layernorm(seed: int) -> dict[str, float]:
@@ -131,12 +126,11 @@ def judge_layernorm(errors: dict[str, float]) -> Judgement:
     )
 
 
-def render_layernorm(errors: dict[str, float], judgement: Judgement, seconds: float) -> ClaimResult:
+def render_layernorm(errors: dict[str, float], judgement: Judgement) -> ClaimResult:
     return ClaimResult(
         measured=errors,
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran="LayerNorm(128) with random gain and bias, the formula step by step, on 8x32 random vectors "
         "against F.layer_norm",
     )

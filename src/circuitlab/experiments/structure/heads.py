@@ -9,15 +9,14 @@ from __future__ import annotations
 import torch
 
 from circuitlab.circuits.reparametrize import refactor_heads
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.structure.models import TOL, max_diff, random_tokens, small_model
 
 
 def additive_heads(ctx: RunContext) -> ClaimResult:
     """Per-head writes r^h = z^h W_O^h sum (with b_O) to the attention output."""
-    with timed() as elapsed:
-        errors = measure_additive(ctx.seed)
-    return render_additive(errors, judge_additive(errors), elapsed())
+    errors = measure_additive(ctx.seed)
+    return render_additive(errors, judge_additive(errors))
 
 
 def measure_additive(seed: int) -> dict[str, float]:
@@ -43,12 +42,11 @@ def judge_additive(errors: dict[str, float]) -> Judgement:
     )
 
 
-def render_additive(errors: dict[str, float], judgement: Judgement, seconds: float) -> ClaimResult:
+def render_additive(errors: dict[str, float], judgement: Judgement) -> ClaimResult:
     return ClaimResult(
         measured=errors,
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran="2-layer, 4-head random transformer: per-head results (hook_result) against the fast path's "
         "attention output (scaled_dot_product_attention, fused W_O)",
     )
@@ -56,9 +54,8 @@ def render_additive(errors: dict[str, float], judgement: Judgement, seconds: flo
 
 def refactor_ov(ctx: RunContext) -> ClaimResult:
     """W_V M, M^-1 W_O (and W_Q N, W_K N^-T) leave every logit unchanged."""
-    with timed() as elapsed:
-        changes = measure_refactor(ctx.seed)
-    return render_refactor(changes, judge_refactor(changes), elapsed())
+    changes = measure_refactor(ctx.seed)
+    return render_refactor(changes, judge_refactor(changes))
 
 
 def measure_refactor(seed: int) -> dict[str, float]:
@@ -82,12 +79,11 @@ def judge_refactor(changes: dict[str, float]) -> Judgement:
     )
 
 
-def render_refactor(changes: dict[str, float], judgement: Judgement, seconds: float) -> ClaimResult:
+def render_refactor(changes: dict[str, float], judgement: Judgement) -> ClaimResult:
     return ClaimResult(
         measured=changes,
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran="2-layer random transformer; W_V <- W_V M, W_O <- M^-1 W_O, W_Q <- W_Q N, "
         "W_K <- W_K N^-T per head with random invertible M, N",
     )

@@ -9,16 +9,15 @@ from __future__ import annotations
 import torch
 
 from circuitlab.circuits.reparametrize import rotate_residual
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.structure.models import TOL, max_diff, random_tokens, small_model
 
 
 def no_privileged_basis(ctx: RunContext) -> ClaimResult:
     """Rotating the residual stream (and every weight that reads or writes it) changes nothing,
     without LayerNorm; LayerNorm's centring and per-dimension gain make it basis-dependent."""
-    with timed() as elapsed:
-        changes = {norm: measure_rotation(ctx.seed, norm) for norm in ("none", "layernorm")}
-    return render_rotation(changes, judge_rotation(changes), elapsed())
+    changes = {norm: measure_rotation(ctx.seed, norm) for norm in ("none", "layernorm")}
+    return render_rotation(changes, judge_rotation(changes))
 
 
 def measure_rotation(seed: int, norm: str) -> float:
@@ -44,7 +43,7 @@ def judge_rotation(changes: dict[str, float]) -> Judgement:
     )
 
 
-def render_rotation(changes: dict[str, float], judgement: Judgement, seconds: float) -> ClaimResult:
+def render_rotation(changes: dict[str, float], judgement: Judgement) -> ClaimResult:
     return ClaimResult(
         measured={
             "max_logit_change_without_layernorm": changes["none"],
@@ -52,7 +51,6 @@ def render_rotation(changes: dict[str, float], judgement: Judgement, seconds: fl
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran="2-layer random transformers; W_E, W_pos, W_Q, W_K, W_V, W_O, b_O, W_U rotated by a "
         "random orthogonal matrix",
     )
@@ -61,9 +59,8 @@ def render_rotation(changes: dict[str, float], judgement: Judgement, seconds: fl
 def virtual_weights(ctx: RunContext) -> ClaimResult:
     """The virtual weight W_O^{0,h} W_V^{1,h'} predicts exactly how much of head (0,h)'s write
     head (1,h') reads into its values (LayerNorm-free model, so the path is linear)."""
-    with timed() as elapsed:
-        err = measure_virtual(ctx.seed)
-    return render_virtual(err, judge_virtual(err), elapsed())
+    err = measure_virtual(ctx.seed)
+    return render_virtual(err, judge_virtual(err))
 
 
 def measure_virtual(seed: int) -> float:
@@ -86,12 +83,11 @@ def judge_virtual(err: float) -> Judgement:
     )
 
 
-def render_virtual(err: float, judgement: Judgement, seconds: float) -> ClaimResult:
+def render_virtual(err: float, judgement: Judgement) -> ClaimResult:
     return ClaimResult(
         measured={"max_abs_error_values_from_virtual_weights": err},
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran="2-layer LayerNorm-free random transformer; v^1 = (resid_pre + b_O^0) W_V^1 + b_V^1 + "
         "sum_h z^{0,h} (W_O^{0,h} W_V^1)",
     )

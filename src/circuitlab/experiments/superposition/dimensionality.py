@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.superposition import figures as figs
 from circuitlab.experiments.superposition.restarts import RestartRun, ToySweep, train_with_restarts
 from circuitlab.experiments.superposition.sizes import PROFILES
@@ -50,9 +50,8 @@ class DimensionalityMeasurement:
 
 def feature_dimensionality_claim(ctx: RunContext, tolerance: float = 0.02) -> DimensionalityResult:
     """Many features, uniform importance, a sweep of sparsity: D_i clusters at the sticky fractions."""
-    with timed() as elapsed:
-        m = measure(ctx, tolerance)
-    return render(ctx, m, judge(m), elapsed())
+    m = measure(ctx, tolerance)
+    return render(ctx, m, judge(m))
 
 
 def measure(ctx: RunContext, tolerance: float) -> DimensionalityMeasurement:
@@ -80,9 +79,7 @@ def judge(m: DimensionalityMeasurement) -> Judgement:
     )
 
 
-def render(
-    ctx: RunContext, m: DimensionalityMeasurement, judgement: Judgement, seconds: float
-) -> DimensionalityResult:
+def render(ctx: RunContext, m: DimensionalityMeasurement, judgement: Judgement) -> DimensionalityResult:
     s, probs = PROFILES[ctx.profile], m.run.probabilities
     fig = figs.dimensionality_scatter(
         m.D, [1 / p for p in probs], dimensions_per_feature(m.run.W), m.fractions,
@@ -98,7 +95,6 @@ def render(
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=(
             f"ToyModel({s.dim_features}, {s.dim_hidden}), uniform importance, {len(probs)} feature "
             f"probabilities 1..{s.dim_p_min}, {s.dim_steps} Adam steps (lr 1e-3, batch {s.dim_batch}) on {ctx.device}"

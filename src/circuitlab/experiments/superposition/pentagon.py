@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.superposition import figures as figs
 from circuitlab.experiments.superposition.restarts import RestartRun, ToySweep, train_with_restarts
 from circuitlab.experiments.superposition.sizes import PROFILES
@@ -56,9 +56,8 @@ class PentagonMeasurement:
 
 def superposition_pentagon(ctx: RunContext) -> PentagonResult:
     """5 features into 2 dimensions, importance 0.9^i, feature probability 1 -> 0.05."""
-    with timed() as elapsed:
-        m = measure(ctx)
-    return render(ctx, m, judge(m), elapsed())
+    m = measure(ctx)
+    return render(ctx, m, judge(m))
 
 
 def gaps_deg(W2: torch.Tensor) -> list[float]:
@@ -96,7 +95,7 @@ def judge(m: PentagonMeasurement) -> Judgement:
     )
 
 
-def render(ctx: RunContext, m: PentagonMeasurement, judgement: Judgement, seconds: float) -> PentagonResult:
+def render(ctx: RunContext, m: PentagonMeasurement, judgement: Judgement) -> PentagonResult:
     run, sizes = m.run, PROFILES[ctx.profile]
     sparsities = [1 - p for p in run.probabilities]
     bars = figs.gram_and_norms(run.W, sparsities, ctx.path("superposition", "pentagon_gram_norms.png"))
@@ -114,7 +113,6 @@ def render(ctx: RunContext, m: PentagonMeasurement, judgement: Judgement, second
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=(
             f"ToyModel(5, 2), importance 0.9^i, {len(run.probabilities)} feature probabilities 1..0.05 x "
             f"{sizes.pentagon_restarts} restarts (lowest loss kept), {sizes.pentagon_steps} Adam steps "

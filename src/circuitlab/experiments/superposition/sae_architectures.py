@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, save_figure
 from circuitlab.experiments.superposition.sae_toy import SAE_TOY
 from circuitlab.experiments.superposition.sizes import PROFILES
 from circuitlab.superposition import (
@@ -45,9 +45,8 @@ class Recovered:
 
 def sae_architectures(ctx: RunContext) -> ClaimResult:
     """Train one toy model in superposition and a ReLU, a TopK and a JumpReLU SAE on its hidden layer."""
-    with timed() as elapsed:
-        m = measure(ctx)
-    return render(ctx, m, judge(m), elapsed())
+    m = measure(ctx)
+    return render(ctx, m, judge(m))
 
 
 def measure(ctx: RunContext) -> Recovered:
@@ -95,7 +94,7 @@ def _figure(ctx: RunContext, m: Recovered) -> str:
     return save_figure(ctx, fig, "superposition", "sae_architectures")
 
 
-def render(ctx: RunContext, m: Recovered, judgement: Judgement, seconds: float) -> ClaimResult:
+def render(ctx: RunContext, m: Recovered, judgement: Judgement) -> ClaimResult:
     sizes = PROFILES[ctx.profile]
     table = [["architecture", "setting", "mean max cos", "min max cos", "L0", "FVE", "dead latents"]]
     measured: dict[str, float | int] = {"true_features": m.n_true}
@@ -112,7 +111,6 @@ def render(ctx: RunContext, m: Recovered, judgement: Judgement, seconds: float) 
         measured=measured,
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=f"ToyModel(10, 5), p = 0.05, {sizes.sae_toy_steps} steps; ReLU, TopK and JumpReLU SAEs with 20 "
         f"latents, {sizes.sae_steps} steps each on 65536 hook_hidden activations",
         figures={"Best cosine of each true feature with a decoder direction, per architecture": fig},

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.induction.recipe import induction_recipe
 from circuitlab.experiments.induction.train import text_windows, train_induction
 from circuitlab.experiments.superposition.sae_cache import cached_train
@@ -35,9 +35,8 @@ class Compared:
 def sae_topk_vs_relu(ctx: RunContext) -> ClaimResult:
     """Train a TopK SAE with k = the ReLU SAE's L0 on the same residual activations; compare FVE and
     CE loss recovered on held-out text."""
-    with timed() as elapsed:
-        m = measure(ctx)
-    return render(m, judge(m), elapsed())
+    m = measure(ctx)
+    return render(m, judge(m))
 
 
 def measure(ctx: RunContext) -> Compared:
@@ -76,7 +75,7 @@ def judge(m: Compared) -> Judgement:
     )
 
 
-def render(m: Compared, judgement: Judgement, seconds: float) -> ClaimResult:
+def render(m: Compared, judgement: Judgement) -> ClaimResult:
     table = [["SAE", "L0", "FVE", "MSE", "CE loss recovered", "KL", "dead", "dense"]]
     measured: dict[str, float | int] = {"k": m.k, "relu_train_l0": round(m.train_l0, 3)}
     for name, mt in m.held_out.items():
@@ -92,7 +91,6 @@ def render(m: Compared, judgement: Judgement, seconds: float) -> ClaimResult:
         measured=measured,
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=f"ReLU (L1 10) and TopK (k {m.k}) SAEs, {m.n_latents} latents, {m.steps} steps each on {HOOK} of the "
         f"2-layer induction model; measured on {m.held_out_tokens} held-out tokens",
         tables={"ReLU vs TopK at equal L0, held-out text": table},

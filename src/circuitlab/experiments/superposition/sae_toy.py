@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.superposition import figures as figs
 from circuitlab.experiments.superposition.sizes import PROFILES
 from circuitlab.superposition import (
@@ -53,9 +53,8 @@ class RecoveryMeasurement:
 def sae_recovers_features(ctx: RunContext) -> SAERecoveryResult:
     """Train a toy model in superposition (10 features in 5 dims, S = 0.95), then an SAE on its
     ``hook_hidden`` read through ``run_with_cache``; compare decoder rows with the columns W_i."""
-    with timed() as elapsed:
-        m = measure(ctx)
-    return render(ctx, m, judge(m), elapsed())
+    m = measure(ctx)
+    return render(ctx, m, judge(m))
 
 
 def measure(ctx: RunContext) -> RecoveryMeasurement:
@@ -87,9 +86,7 @@ def judge(m: RecoveryMeasurement) -> Judgement:
     )
 
 
-def render(
-    ctx: RunContext, m: RecoveryMeasurement, judgement: Judgement, seconds: float
-) -> SAERecoveryResult:
+def render(ctx: RunContext, m: RecoveryMeasurement, judgement: Judgement) -> SAERecoveryResult:
     sizes, c, cfg, metrics = PROFILES[ctx.profile], SAE_TOY, m.cfg, m.sae.metrics
     directions = m.sae.sae.directions.cpu()
     fig = figs.sae_recovery(m.cos, m.truth, directions, ctx.path("superposition", "sae_recovery.png"))
@@ -106,7 +103,6 @@ def render(
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=(
             f"ToyModel({c['n_features']}, {c['d_hidden']}), p = {c['p']}, {sizes.sae_toy_steps} steps; SAE with "
             f"{cfg.n_latents} latents, l1 {cfg.l1_coeff}, {cfg.steps} steps on 65536 hook_hidden activations"

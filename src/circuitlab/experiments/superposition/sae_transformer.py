@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.induction.recipe import induction_recipe
 from circuitlab.experiments.induction.train import text_windows, train_induction
 from circuitlab.experiments.superposition.sae_cache import cached_train
@@ -37,10 +37,9 @@ class ResidualSAE:
 def sae_transformer(ctx: RunContext) -> ClaimResult:
     """Train an SAE (4x latents) on the 2-layer model's final residual stream; report its metrics
     and the tokens its most active latents fire on."""
-    with timed() as elapsed:
-        m = measure(ctx)
-        save_dashboard_data(ctx.out_dir, m.dashboards)
-    return render(m, judge(m), elapsed())
+    m = measure(ctx)
+    save_dashboard_data(ctx.out_dir, m.dashboards)
+    return render(m, judge(m))
 
 
 def measure(ctx: RunContext) -> ResidualSAE:
@@ -83,7 +82,7 @@ def judge(m: ResidualSAE) -> Judgement:
     )
 
 
-def render(m: ResidualSAE, judgement: Judgement, seconds: float) -> ClaimResult:
+def render(m: ResidualSAE, judgement: Judgement) -> ClaimResult:
     metrics = m.sae.metrics
     table = [["latent", "mean activation rank", "top tokens (with context)"]]
     for rank, latent in enumerate(m.sae.latents):
@@ -99,7 +98,6 @@ def render(m: ResidualSAE, judgement: Judgement, seconds: float) -> ClaimResult:
         },
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=f"SAE ({4 * m.d_model} latents, L1 {m.cfg.l1_coeff:g}, {m.cfg.steps} steps) on {HOOK} of the "
         f"2-layer induction model over {m.rows} windows of validation code",
         tables={"Most active latents and the code they fire on": table},

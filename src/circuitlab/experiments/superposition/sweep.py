@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, timed
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
 from circuitlab.experiments.superposition import figures as figs
 from circuitlab.experiments.superposition.restarts import ToySweep, train_with_restarts
 from circuitlab.experiments.superposition.sizes import PROFILES
@@ -40,9 +40,8 @@ class SweepMeasurement:
 
 def superposition_sweep(ctx: RunContext) -> SweepResult:
     """20 features into 5 dimensions, importance 0.7^i, over a sweep of sparsity."""
-    with timed() as elapsed:
-        m = measure(ctx)
-    return render(ctx, m, judge(m), elapsed())
+    m = measure(ctx)
+    return render(ctx, m, judge(m))
 
 
 def measure(ctx: RunContext) -> SweepMeasurement:
@@ -69,7 +68,7 @@ def judge(m: SweepMeasurement) -> Judgement:
     )
 
 
-def render(ctx: RunContext, m: SweepMeasurement, judgement: Judgement, seconds: float) -> SweepResult:
+def render(ctx: RunContext, m: SweepMeasurement, judgement: Judgement) -> SweepResult:
     sizes, relu, linear = PROFILES[ctx.profile], m.counts["relu"], m.counts["linear"]
     curve = figs.represented_vs_sparsity(
         [1 / p for p in m.probabilities], {"ReLU": relu, "linear": linear}, 5,
@@ -87,7 +86,6 @@ def render(ctx: RunContext, m: SweepMeasurement, judgement: Judgement, seconds: 
         },  # fmt: skip
         threshold=judgement.threshold,
         verdict=judgement.verdict,
-        seconds=seconds,
         ran=(
             f"ToyModel(20, 5), importance 0.7^i, {len(m.probabilities)} feature probabilities "
             f"1..{sizes.sweep_p_min}, ReLU and linear, {sizes.sweep_steps} Adam steps (lr 1e-3, batch "
