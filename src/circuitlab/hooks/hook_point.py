@@ -204,13 +204,8 @@ class HookPoint(nn.Module):
         for fn in tuple(self.fwd_fns):  # a hook may detach hooks; this call still runs them all
             out = fn(x, self)
             if out is not None:
-                if not isinstance(out, Tensor) or out.shape != x.shape:
-                    got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-                    raise ShapeError(
-                        f"hook on {self.name!r} returned {got}; a forward hook must return None "
-                        f"or a tensor of the activation's shape {tuple(x.shape)}"
-                    )
-                x = out
+                x = self._checked(out, x, "hook", "a forward hook must return None or a tensor of the "
+                                  "activation's shape")  # fmt: skip
         if self.bwd_fns and x.requires_grad:
             x = x.view_as(x)  # its own autograd node: the hook sees only what flows through here
             fns = tuple(self.bwd_fns)
@@ -225,14 +220,16 @@ class HookPoint(nn.Module):
             if isinstance(out, tuple) and len(out) == 1:
                 out = out[0]
             if out is not None:
-                if not isinstance(out, Tensor) or out.shape != grad.shape:
-                    got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-                    raise ShapeError(
-                        f"backward hook on {self.name!r} returned {got}; return None, a tensor of the "
-                        f"gradient's shape {tuple(grad.shape)} or a one-tensor tuple (grad,)"
-                    )
-                result = out
+                result = self._checked(out, grad, "backward hook", "return None, a one-tensor tuple (grad,) "
+                                       "or a tensor of the gradient's shape")  # fmt: skip
         return result
+
+    def _checked(self, out: object, like: Tensor, what: str, rule: str) -> Tensor:
+        """``out`` when it is a tensor of ``like``'s shape, else a ShapeError naming the hook point."""
+        if not isinstance(out, Tensor) or out.shape != like.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ShapeError(f"{what} on {self.name!r} returned {got}; {rule} {tuple(like.shape)}")
+        return out
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, fwd={len(self.fwd_fns)}, bwd={len(self.bwd_fns)}"
