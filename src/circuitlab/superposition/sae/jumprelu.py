@@ -36,18 +36,22 @@ def _theta_grad(grad: Tensor, theta: Tensor) -> Tensor:
     return grad.reshape(-1, theta.shape[-1]).sum(0)
 
 
-class JumpReLUFunction(torch.autograd.Function):
-    """f = pre H(pre - θ), with the pseudo-derivative -(θ/ε) K((pre - θ)/ε) in θ."""
-
-    @staticmethod
-    def forward(pre: Tensor, theta: Tensor, bandwidth: float) -> Tensor:
-        return pre * (pre > theta).to(pre.dtype)
+class _ThresholdSTE(torch.autograd.Function):
+    """What both estimators keep for the backward: pre, θ and the bandwidth ε."""
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
         pre, theta, bandwidth = inputs
         ctx.save_for_backward(pre, theta)
         ctx.bandwidth = bandwidth
+
+
+class JumpReLUFunction(_ThresholdSTE):
+    """f = pre H(pre - θ), with the pseudo-derivative -(θ/ε) K((pre - θ)/ε) in θ."""
+
+    @staticmethod
+    def forward(pre: Tensor, theta: Tensor, bandwidth: float) -> Tensor:
+        return pre * (pre > theta).to(pre.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None]:
@@ -58,18 +62,12 @@ class JumpReLUFunction(torch.autograd.Function):
         return grad_pre, _theta_grad(grad_theta, theta), None
 
 
-class StepFunction(torch.autograd.Function):
+class StepFunction(_ThresholdSTE):
     """H(pre - θ), with the pseudo-derivative -(1/ε) K((pre - θ)/ε) in θ and none in pre."""
 
     @staticmethod
     def forward(pre: Tensor, theta: Tensor, bandwidth: float) -> Tensor:
         return (pre > theta).to(pre.dtype)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        pre, theta, bandwidth = inputs
-        ctx.save_for_backward(pre, theta)
-        ctx.bandwidth = bandwidth
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor, None]:
