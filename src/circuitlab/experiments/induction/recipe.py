@@ -83,11 +83,16 @@ class InductionRecipe:
 
 
 def induction_recipe(
-    profile: str = "quick", seed: int = 0, steps: int | None = None, device: str = "cpu"
+    profile: str = "quick",
+    seed: int = 0,
+    steps: int | None = None,
+    device: str = "cpu",
+    corpus: str = "stdlib",
 ) -> InductionRecipe:
     """The measured recipe for ``profile`` ("quick": minutes, curriculum; "full": pure corpus).
 
-    ``steps`` overrides the number of optimizer steps (tests and smoke benchmarks shrink it).
+    ``steps`` overrides the number of optimizer steps (tests and smoke benchmarks shrink it);
+    ``corpus`` is the text it trains on: ``"stdlib"`` or a text file, folder or glob.
     """
     if profile not in ("quick", "full"):
         raise ConfigError(f"induction profile {profile!r}: choose quick or full")
@@ -129,6 +134,7 @@ def induction_recipe(
         repeat_fraction=0.5 if profile == "quick" else 0.0,
         eval_every=max(1, min(50, n_steps // 4)),
         passage="random",
+        corpus=corpus,
     )
 
 
