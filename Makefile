@@ -1,6 +1,7 @@
 # Two commands are the whole set-up on a fresh machine with Python 3.11 and pip:
 #   make reproduce   (the main job)        make test   (the test suite)
-# Both create .venv and install circuitlab with its dev, interop and pretrained extras first.
+# Both create .venv and install circuitlab with its dev, interop, pretrained and tutorials extras first.
+# make tutorials   executes docs/tutorials/*.py at full size and writes HTML to docs/tutorials/_build/.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,14 +12,14 @@ DEVICE ?= cpu
 PROFILE ?= quick
 JOBS   ?= 2
 
-.PHONY: install test test-fast reproduce bench bench-quick lint clean
+.PHONY: install test test-fast reproduce bench bench-quick lint clean tutorials
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,interop,pretrained]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,interop,pretrained,tutorials]'
 	@touch $(STAMP)
 
 test: lint
@@ -35,6 +36,9 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python benchmarks/run.py --quick --device $(DEVICE) $(ARGS)
+
+tutorials: install
+	$(BIN)/python -m circuitlab.tutorials docs/tutorials --out docs/tutorials/_build $(ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
