@@ -19,8 +19,15 @@ class ShapeError(CircuitlabError, ValueError):
     """A tensor of the wrong shape, dtype or value range."""
 
 
-class HookNameError(CircuitlabError, ValueError):
-    """A hook name that the model does not have."""
+class HookNameError(CircuitlabError, ValueError, KeyError):
+    """A hook name that the model does not have.
+
+    Also a ``KeyError``: TransformerLens raises one for an unknown hook name (``mod_dict[name]``),
+    and code written for it catches that. ``str(err)`` is the plain one-line message (a
+    ``KeyError`` alone would quote it).
+    """
+
+    __str__ = Exception.__str__
 
 
 class DataError(CircuitlabError, ValueError):

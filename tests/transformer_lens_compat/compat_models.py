@@ -57,3 +57,15 @@ def assert_same(ours, theirs, atol: float = 1e-5, rtol: float = 1e-4) -> None:
             assert_same(ours[key], theirs[key], atol, rtol)
     else:
         assert ours == theirs
+
+
+def both(pair, scenario):
+    """Run ``scenario(model)`` on ours and theirs, assert the results are equal, return ours."""
+    ours, theirs = (scenario(model) for model in pair)
+    assert_same(ours, theirs)
+    return ours
+
+
+def recorder(log: list, tag: str):
+    """A hook that appends (tag, hook.name) to ``log``."""
+    return lambda act, hook: log.append((tag, hook.name))

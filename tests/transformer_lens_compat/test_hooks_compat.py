@@ -2,8 +2,9 @@
 
 Each scenario runs on a circuitlab Transformer and on its TransformerLens twin and returns what
 a user can observe (which hooks ran in which order, handles' flags, contexts, logits,
-gradients); the two must be equal. Where circuitlab deliberately differs (errors, mostly) the
-test says so and docs/transformer-lens.md lists it.
+gradients); the two must be equal. Backward hooks are in test_backward_hooks_compat.py, the errors
+(where circuitlab deliberately differs) in test_hook_errors_compat.py; docs/transformer-lens.md
+lists every difference.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ import logging
 
 import pytest
 import torch
-from compat_models import assert_same, make_pair, tokens
-
-from circuitlab.errors import ConfigError, HookNameError, ShapeError
+from compat_models import both, make_pair, recorder, tokens
 
 pytest.importorskip(
     "transformer_lens", reason="transformer-lens is not installed (pip install circuitlab[interop])"
@@ -38,17 +37,6 @@ def _clean(pair, caplog):
     for model in pair:
         model.reset_hooks(including_permanent=True)
         model.zero_grad(set_to_none=True)
-
-
-def both(pair, scenario):
-    """Run ``scenario(model)`` on ours and theirs and assert the results are equal."""
-    ours, theirs = (scenario(model) for model in pair)
-    assert_same(ours, theirs)
-    return ours
-
-
-def recorder(log: list, tag: str):
-    return lambda act, hook: log.append((tag, hook.name))
 
 
 def test_hooks_run_in_order_and_prepend_goes_first(pair) -> None:
@@ -238,63 +226,6 @@ def test_ctx_is_state_hooks_share_until_contexts_are_cleared(pair) -> None:
     assert both(pair, scenario) == [{"n": 2}, {"n": 3}, {}, {"n": 1, "kept": True}, {}, {}]
 
 
-def _grads(model) -> list[torch.Tensor]:
-    return [model.blocks[0].attn.W_Q.grad, model.embed.W_E.grad]
-
-
-@pytest.mark.parametrize(
-    "hook",
-    [lambda g, hook: None, lambda g, hook: 2 * g, lambda g, hook: (0 * g,)],
-    ids=["none", "tensor", "one-tensor-tuple"],
-)
-def test_backward_hook_return_conventions(pair, hook) -> None:
-    def scenario(model):
-        seen: list = []
-        model.add_hook(A, lambda g, hook: seen.append(g.clone()), dir="bwd")
-        model.add_hook(A, hook, dir="bwd")
-        model(TOKENS).sum().backward()
-        return seen, _grads(model)
-
-    both(pair, scenario)
-
-
-@pytest.mark.parametrize(
-    "first, second", [(0, None), (3, 2), (None, 0)], ids=["zero-then-none", "3-then-2", "none-then-zero"]
-)
-def test_every_backward_hook_sees_the_incoming_gradient_and_the_last_replacement_wins(
-    pair, first, second
-) -> None:
-    def scale(factor, seen):
-        def hook(grad, hook):
-            seen.append(grad.clone())
-            return None if factor is None else grad * factor
-
-        return hook
-
-    def scenario(model):
-        seen: list = []
-        model.run_with_hooks(
-            TOKENS, bwd_hooks=[(A, scale(first, seen)), (A, scale(second, seen))]
-        ).sum().backward()
-        return seen, _grads(model)
-
-    seen, _ = both(pair, scenario)
-    torch.testing.assert_close(seen[0], seen[1])
-
-
-def test_backward_hooks_left_by_reset_hooks_end_false_fire_until_reset(pair) -> None:
-    def scenario(model):
-        seen: list = []
-        out = model.run_with_hooks(TOKENS, bwd_hooks=[(B, recorder(seen, "bwd"))], reset_hooks_end=False)
-        out.sum().backward()
-        model(TOKENS).sum().backward()
-        model.reset_hooks()
-        model(TOKENS).sum().backward()
-        return seen
-
-    assert len(both(pair, scenario)) == 2
-
-
 def test_a_removed_handle_stops_its_hook(pair) -> None:
     def scenario(model):
         calls: list = []
@@ -331,36 +262,3 @@ def test_run_with_hooks_clear_contexts_empties_ctx_at_the_end(pair) -> None:
         return kept, dict(model.hook_dict[A].ctx)
 
     assert both(pair, scenario) == ({"seen": True}, {})
-
-
-# --- where circuitlab deliberately differs: errors that name the problem and the fix ------------
-
-
-def test_unknown_hook_names_are_a_hook_name_error_where_tl_raises_key_error(pair) -> None:
-    ours, theirs = pair
-    with pytest.raises(HookNameError, match="did you mean"):
-        ours.add_hook("blocks.0.hook_resid_pots", lambda a, hook: None)
-    with pytest.raises(KeyError):
-        theirs.add_hook("blocks.0.hook_resid_pots", lambda a, hook: None)
-    with pytest.raises(HookNameError):
-        ours.add_hook("blocks.0.attn", lambda a, hook: None)  # a module, not a hook point
-    with pytest.raises(AssertionError):
-        theirs.add_hook("blocks.0.attn", lambda a, hook: None)
-
-
-def test_a_bad_direction_is_a_config_error(pair) -> None:
-    ours, theirs = pair
-    with pytest.raises(ConfigError, match="fwd, bwd"):
-        ours.hook_dict[A].add_hook(lambda a, hook: None, dir="sideways")
-    with pytest.raises(ValueError):
-        theirs.hook_dict[A].add_hook(lambda a, hook: None, dir="sideways")
-
-
-def test_a_hook_returning_the_wrong_shape_is_a_shape_error(pair) -> None:
-    ours, theirs = pair
-    with pytest.raises(ShapeError, match="must return None or a tensor"):
-        ours.run_with_hooks(TOKENS, fwd_hooks=[(A, lambda act, hook: act[0])])
-    with pytest.raises(RuntimeError):  # TL fails later, inside the next layer
-        theirs.run_with_hooks(TOKENS, fwd_hooks=[(A, lambda act, hook: act[0])])
-    with pytest.raises(ShapeError, match="backward hook"):
-        ours.run_with_hooks(TOKENS, bwd_hooks=[(A, lambda g, hook: g[0])]).sum().backward()
