@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -89,6 +91,33 @@ def test_training_is_deterministic_and_lowers_every_instance_loss() -> None:
     assert torch.equal(runs[0], runs[1])
     assert result.loss_history.shape == (len(result.logged_steps), 3)
     assert bool((result.final_loss < result.loss_history[0]).all())
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_one_adam_over_stacked_instances_equals_one_adam_per_instance(schedule: str) -> None:
+    """Adam is elementwise and instance k's loss depends only on W[k], b[k]: one optimizer over the
+    stacked tensors takes the same steps as n_instances separate torch.optim.Adam instances."""
+    model = small()
+    start = copy.deepcopy(model)
+    steps, batch, lr = 40, 64, 1e-2
+    train_toy_model(model, steps=steps, batch=batch, lr=lr, seed=5, schedule=schedule)
+    gen = torch.Generator().manual_seed(5)
+    xs = [start.generate_batch(batch, gen) for _ in range(steps)]  # the stream train_toy_model drew
+    for k in range(start.cfg.n_instances):
+        W = start.W.detach()[k].clone().requires_grad_(True)
+        b = start.b_final.detach()[k].clone().requires_grad_(True)
+        opt = torch.optim.Adam([W, b], lr=lr)
+        for step, x in enumerate(xs):
+            if schedule == "cosine":
+                opt.param_groups[0]["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            out = torch.relu(torch.einsum("hf,bh->bf", W, x[:, k] @ W.T) + b)
+            loss = (start.importance[k] * (x[:, k] - out) ** 2).sum(-1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        torch.testing.assert_close(model.W.detach()[k], W.detach(), rtol=0, atol=1e-6)
+        torch.testing.assert_close(model.b_final.detach()[k], b.detach(), rtol=0, atol=1e-6)
+    assert not torch.equal(model.W, start.W)  # training moved the weights
 
 
 def test_dense_data_keeps_the_two_most_important_features_and_drops_the_rest() -> None:
