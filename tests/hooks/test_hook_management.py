@@ -14,7 +14,7 @@ import torch
 from test_hooks import TwoLayer
 
 from circuitlab.errors import ConfigError
-from circuitlab.hooks import Slice, act_name
+from circuitlab.hooks import ReadsOnly, Slice, act_name
 
 X = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
 
@@ -66,6 +66,34 @@ def test_ctx_is_kept_across_calls_and_cleared_by_reset_hooks(model) -> None:
     assert model.hook_pre.ctx == {"n": 2}
     model.reset_hooks()
     assert model.hook_pre.ctx == {}
+
+
+def test_hooks_get_the_hook_point_by_keyword_when_they_name_it_and_positionally_otherwise(model) -> None:
+    calls: list = []
+
+    def keyword_only(act, *, hook):
+        calls.append(("keyword-only", hook.name))
+
+    def var_keyword(act, **kwargs):
+        calls.append(("**kwargs", kwargs["hook"].name))
+
+    def keyword_backward(grad, *, hook):
+        calls.append(("bwd", hook.name))
+        return grad * 0
+
+    hooks = [
+        keyword_only,
+        var_keyword,
+        ReadsOnly(keyword_only),
+        lambda act, point: calls.append(("pos", point.name)),
+    ]
+    with model.hooks(
+        fwd_hooks=[("hook_pre", fn) for fn in hooks], bwd_hooks=[("hook_post", keyword_backward)]
+    ):
+        model(X).sum().backward()
+    assert calls == [("keyword-only", "hook_pre"), ("**kwargs", "hook_pre"), ("keyword-only", "hook_pre"),
+                     ("pos", "hook_pre"), ("bwd", "hook_post")]  # fmt: skip
+    assert torch.count_nonzero(model.lin1.weight.grad) == 0
 
 
 @pytest.mark.parametrize("wrap", [lambda g: g * 0, lambda g: (g * 0,)], ids=["tensor", "one-tensor-tuple"])

@@ -2,77 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 from torch import Tensor, nn
 
 from circuitlab.errors import ConfigError, HookNameError, ShapeError
-
-HookFn = Callable[[Tensor, "HookPoint"], Any]
-Direction = Literal["fwd", "bwd"]
-
-
-class ReadsOnly:
-    """A forward hook that promises to only read its activation (``run_with_cache`` uses these).
-
-    A model may then compute that activation by a fused kernel whose intermediate results a
-    hook could not edit (a LayerNorm's scale, the per-head results), which is faster and gives
-    the same numbers. Wrap your own hook as ``ReadsOnly(fn)``; whatever ``fn`` returns is dropped.
-    """
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: HookFn) -> None:
-        self.fn = fn
-
-    def __call__(self, x: Tensor, hook: HookPoint) -> None:
-        self.fn(x, hook)
-
-
-class LensHandle:
-    """One attached hook, as TransformerLens's ``LensHandle``: ``user_hook`` (the function),
-    ``is_permanent``, ``context_level`` (the ``hooks()`` block that attached it, None outside
-    one) and ``hook.remove()`` (``hook`` is the handle itself). Calling it calls ``user_hook``."""
-
-    __slots__ = ("user_hook", "is_permanent", "context_level", "point", "dir", "entry", "__weakref__")
-
-    def __init__(
-        self,
-        user_hook: HookFn,
-        point: HookPoint,
-        dir: Direction,
-        is_permanent: bool = False,
-        context_level: int | None = None,
-        entry: object = None,
-    ) -> None:
-        self.user_hook, self.point, self.dir = user_hook, point, dir
-        self.is_permanent, self.context_level = is_permanent, context_level
-        self.entry = entry  # what the hook point's list holds, when not this handle (no self-reference:
-        # a cycle would keep run_with_cache's saving hook, and so its cache, alive until a gc run)
-
-    def __call__(self, x: Tensor, hook: HookPoint) -> Any:
-        return self.user_hook(x, hook)
-
-    @property
-    def hook(self) -> LensHandle:
-        return self
-
-    def remove(self) -> None:
-        """Detach this hook from its hook point (nothing happens if it is already gone)."""
-        fns = self.point.fns(self.dir)
-        for i, fn in enumerate(fns):
-            if fn is (self if self.entry is None else self.entry):
-                del fns[i]
-                return
-
-    def __repr__(self) -> str:
-        perm = ", permanent" if self.is_permanent else ""
-        return f"LensHandle({self.dir} {self.user_hook!r} on {self.point.name!r}, level={self.context_level}{perm})"
-
-
-def reads_only(fn: object) -> bool:
-    return isinstance(fn, ReadsOnly) or (isinstance(fn, LensHandle) and isinstance(fn.user_hook, ReadsOnly))
+from circuitlab.hooks.handles import Direction, HookFn, LensHandle, ReadsOnly, reads_only
 
 
 def check_dir(dir: str, both: bool = False) -> None:
@@ -86,14 +21,16 @@ class HookPoint(nn.Module):
 
     ``hook_point(x)`` returns ``x`` unchanged when nothing is attached: the whole cost of an idle
     hook point is one attribute check (``__call__`` bypasses ``nn.Module``'s dispatch). A forward
-    hook ``fn(activation, hook) -> Tensor | None`` may return a replacement activation (later hooks
+    hook ``fn(activation, hook) -> Tensor | None`` (called with ``hook=`` as a keyword when it has
+    a ``hook`` parameter, as TransformerLens calls it; see ``hooks.handles``) may return a replacement activation (later hooks
     see it); a backward hook ``fn(grad, hook)`` sees the gradient of the activation and may return
     a replacement (a tensor or a ``(grad,)`` tuple; as in TransformerLens every backward hook sees
     the incoming gradient and the last replacement wins). Backward hooks attached during a forward
     fire when that forward's output is differentiated, even after they were removed.
 
-    ``fwd_fns``/``bwd_fns`` are the callables in call order; ``fwd_hooks``/``bwd_hooks`` the same as
-    ``LensHandle``s (TransformerLens's view). ``ctx`` is a dict hooks may share state in; it lives
+    ``fwd_fns``/``bwd_fns`` are the callables in call order, each called ``fn(x, hook_point)``
+    (``add_hook`` puts a ``LensHandle`` there, which passes ``hook=`` on); ``fwd_hooks``/``bwd_hooks``
+    the same as ``LensHandle``s (TransformerLens's view). ``ctx`` is a dict hooks may share state in; it lives
     until ``clear_context()`` (``HookedModule.reset_hooks`` clears it by default).
     """
 
@@ -233,3 +170,6 @@ class HookPoint(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, fwd={len(self.fwd_fns)}, bwd={len(self.bwd_fns)}"
+
+
+__all__ = ["Direction", "HookFn", "HookPoint", "LensHandle", "ReadsOnly", "check_dir"]
