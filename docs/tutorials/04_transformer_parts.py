@@ -23,9 +23,10 @@
 # You will see each part of `circuitlab.Transformer` computed from its equation and checked (with an assert)
 # against the model's own activations and against PyTorch's building blocks: the embedding against
 # `torch.nn.Embedding`, the sinusoidal positions against the formula, LayerNorm against `torch.nn.LayerNorm`,
-# attention against `torch.nn.MultiheadAttention`, the MLP against `nn.Linear` + `nn.GELU`, the residual stream
-# as a sum of everything written into it, and the unembedding against `nn.Linear`. At the end the same model is
-# rebuilt from torch modules alone and gives the same logits. Nothing is trained, so there is no fast switch.
+# attention against `torch.nn.MultiheadAttention`, the MLP against `nn.Linear` + `nn.GELU`, the residual
+# stream as a sum of everything written into it, and the unembedding against `nn.Linear`. At the end the same
+# model is rebuilt from torch modules alone and gives the same logits. Nothing is trained, so there is no fast
+# switch.
 
 # %%
 import matplotlib.pyplot as plt
@@ -66,9 +67,9 @@ print("cached activations:", ", ".join(list(cache.keys())[:8]), "...")
 # %% [markdown]
 # ## The token embedding
 #
-# Each token id picks a row of `W_E [d_vocab, d_model]`: `x_0 = W_E[t]`. Stacking the rows for the `N_l` tokens
-# of a sequence gives the seed's `N_l x N_dim` embedding matrix. Equivalently it is a one-hot vector times `W_E`,
-# and it is what `torch.nn.Embedding` computes.
+# Each token id picks a row of `W_E [d_vocab, d_model]`: `x_0 = W_E[t]`. Stacking the rows for the `N_l`
+# tokens of a sequence gives the seed's `N_l x N_dim` embedding matrix. Equivalently it is a one-hot vector
+# times `W_E`, and it is what `torch.nn.Embedding` computes.
 
 # %%
 embedded = model.W_E[tokens]
@@ -82,9 +83,12 @@ assert torch.allclose(one_hot, embedded, atol=1e-6)
 # %% [markdown]
 # ## Sinusoidal positions
 #
-# Vaswani et al. (2017): `PE(p, 2i) = sin(p / 10000^(2i / d_model))`, `PE(p, 2i + 1) = cos(p / 10000^(2i / d_model))`.
-# Each sin/cos pair of dimensions oscillates at its own frequency. The table is fixed, not learned, and is added
-# to the token embedding.
+# Vaswani et al. (2017):
+#
+# `PE(p, 2i) = sin(p / 10000^(2i / d_model))`,  `PE(p, 2i + 1) = cos(p / 10000^(2i / d_model))`.
+#
+# Each sin/cos pair of dimensions oscillates at its own frequency. The table is fixed, not learned, and is
+# added to the token embedding.
 
 # %%
 p = np.arange(cfg.n_ctx)[:, None]
@@ -120,10 +124,11 @@ for k in (1, 3, 7):
 # %% [markdown]
 # ## LayerNorm
 #
-# The seed's formula `x̂ᵢ = (xᵢ − μ) / √(σ² + ε)` over the `d_model` entries of each vector (μ the mean, σ² the
-# biased variance), then a learned gain and bias: `LN(x) = w * x̂ + b`. Every block reads the residual stream
-# through one (`ln1` before attention, `ln2` before the MLP). Below, the formula step by step on the stream that
-# block 0's attention reads, against the cached `x̂`, `torch.nn.LayerNorm` and the model's own `ln1`.
+# The seed's formula `x̂ᵢ = (xᵢ − μ) / √(σ² + ε)` over the `d_model` entries of each vector (μ the mean, σ²
+# the biased variance), then a learned gain and bias: `LN(x) = w * x̂ + b`. Every block reads the residual
+# stream through one (`ln1` before attention, `ln2` before the MLP). Below, the formula step by step on the
+# stream that block 0's attention reads, against the cached `x̂`, `torch.nn.LayerNorm` and the model's own
+# `ln1`.
 
 # %%
 x = cache["blocks.0.hook_resid_pre"]
@@ -147,12 +152,13 @@ assert x_hat.mean(-1).abs().max() < 1e-5 and (x_hat.var(-1, unbiased=False) - 1)
 # %% [markdown]
 # ## Attention
 #
-# For each head `h`: `q = x W_Q^h + b_Q^h` (likewise `k`, `v`), `A^h = softmax(q k^T / sqrt(d_head) + causal mask)`,
-# `z^h = A^h v`, and the head writes `z^h W_O^h` into the stream; `attn_out = sum_h z^h W_O^h + b_O`.
+# For each head `h`: `q = x W_Q^h + b_Q^h` (likewise `k`, `v`),
+# `A^h = softmax(q k^T / sqrt(d_head) + causal mask)`, `z^h = A^h v`, and the head writes `z^h W_O^h` into the
+# stream; `attn_out = sum_h z^h W_O^h + b_O`.
 # circuitlab stores `W_Q, W_K, W_V: [n_heads, d_model, d_head]` and `W_O: [n_heads, d_head, d_model]`
 # (TransformerLens's layout). `torch.nn.MultiheadAttention` computes the same thing with the heads
-# concatenated: `in_proj_weight` is `[W_Q | W_K | W_V]` transposed to `[3 d_model, d_model]`, `out_proj` is `W_O`
-# flattened over `(head, d_head)`.
+# concatenated: `in_proj_weight` is `[W_Q | W_K | W_V]` transposed to `[3 d_model, d_model]`, `out_proj` is
+# `W_O` flattened over `(head, d_head)`.
 
 # %%
 attn = model.blocks[0].attn
@@ -267,17 +273,16 @@ by_hand = model.ln_final(final) @ model.W_U + model.b_U
 assert torch.allclose(by_hand, logits, atol=1e-5)
 assert torch.allclose(unembed(model.ln_final(final)), logits, atol=1e-5)
 loss = F.cross_entropy(logits[:, :-1].reshape(-1, cfg.d_vocab), tokens[:, 1:].reshape(-1))
-print(
-    f"next-token loss {loss:.4f} (model: {model(tokens, return_type='loss'):.4f}; uniform: ln {cfg.d_vocab} = {np.log(cfg.d_vocab):.4f})"
-)
-assert torch.allclose(loss, model(tokens, return_type="loss"), atol=1e-5)
+model_loss = model(tokens, return_type="loss")
+print(f"next-token loss {loss:.4f}, the model's {model_loss:.4f}; a uniform guess: {np.log(cfg.d_vocab):.4f}")
+assert torch.allclose(loss, model_loss, atol=1e-5)
 
 # %% [markdown]
 # ## The whole model from torch's building blocks
 #
 # Put the parts together: `nn.Embedding`, the sinusoidal table, and per block `nn.LayerNorm`,
-# `nn.MultiheadAttention`, `nn.LayerNorm` and the `nn.Sequential` MLP on a residual stream, then `nn.LayerNorm`
-# and `nn.Linear`. Loaded with circuitlab's weights it gives circuitlab's logits.
+# `nn.MultiheadAttention`, `nn.LayerNorm` and the `nn.Sequential` MLP on a residual stream, then
+# `nn.LayerNorm` and `nn.Linear`. Loaded with circuitlab's weights it gives circuitlab's logits.
 
 
 # %%
@@ -347,9 +352,9 @@ assert (after[:, -1] - before[:, -1]).abs().max() > 1e-3
 
 # %% [markdown]
 # **Exercise 2.** Llama-family models replace LayerNorm by RMSNorm, `w * x / sqrt(mean_i x_i^2 + eps)`: no
-# centring, no bias. Write it from its formula and check it against `torch.nn.RMSNorm` and against the `ln1` of a
-# circuitlab model built with `normalization="rmsnorm"` (its `eps` is `cfg.ln_eps`), on `resid_pre` from above
-# and a random gain.
+# centring, no bias. Write it from its formula and check it against `torch.nn.RMSNorm` and against the `ln1`
+# of a circuitlab model built with `normalization="rmsnorm"` (its `eps` is `cfg.ln_eps`), on `resid_pre` from
+# above and a random gain.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 rms_model = cl.Transformer(cfg.replace(normalization="rmsnorm"))
@@ -365,8 +370,8 @@ print("RMSNorm from its formula = torch.nn.RMSNorm = circuitlab's rmsnorm")
 
 # %% [markdown]
 # **Exercise 3.** Learned positions (`positional="learned"`, as GPT-2) make `W_pos` a parameter that training
-# changes; the sinusoidal table is a fixed buffer. Build the same model with learned positions and check that it
-# has exactly `n_ctx * d_model` more trainable parameters, and that the sinusoidal model's table is in its
+# changes; the sinusoidal table is a fixed buffer. Build the same model with learned positions and check that
+# it has exactly `n_ctx * d_model` more trainable parameters, and that the sinusoidal model's table is in its
 # `state_dict` but not among its parameters.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
