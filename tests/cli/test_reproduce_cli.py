@@ -43,7 +43,7 @@ def test_help_names_every_option(capsys: pytest.CaptureFixture) -> None:
         main(["reproduce", "--help"])
     out = capsys.readouterr().out
     assert exit_.value.code == 0
-    assert all(flag in out for flag in ("--profile", "--out", "--only", "--device", "--fresh"))
+    assert all(flag in out for flag in ("--profile", "--out", "--only", "--device", "--fresh", "--corpus"))
 
 
 def test_out_that_is_a_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -69,6 +69,37 @@ def test_an_unknown_claim_is_a_one_line_error(tmp_path: Path, capsys: pytest.Cap
 def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["reproduce", "--out", str(tmp_path), "--device", "cuda"])
     assert "no CUDA GPU" in one_line_error(capsys, code)
+
+
+def test_a_bad_corpus_is_a_one_line_error_before_the_run_folder_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    code = main(["reproduce", "--out", str(out), "--only", "zero_layer_bigram", "--corpus", "no/such.txt"])
+    err = one_line_error(capsys, code)
+    assert "no/such.txt" in err and "does not exist" in err and "--corpus stdlib" in err
+    assert not out.exists()
+
+
+def test_corpus_reaches_the_lm_claims_and_the_report_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def lm(ctx: RunContext) -> ClaimResult:
+        seen.append(ctx.corpus)
+        return ClaimResult({"loss": 1.5}, "loss < 2", "pass")
+
+    text = tmp_path / "prose.txt"
+    text.write_text("It was the best of times, it was the worst of times.\n" * 500)
+    lm_claim = Claim("lm", "Lm", "Tests", "the seed on lm", "lm is checked by a fake.", lm, corpus=True)
+    fake_registry(monkeypatch, fake("perceptron", fake_perceptron), lm_claim)
+    assert main(["reproduce", "--out", str(tmp_path / "run"), "--corpus", str(text)]) == 0
+    doc = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert seen == [str(text)] and doc["corpus"] == str(text)
+    assert [c.get("corpus") for c in doc["claims"]] == [None, str(text)]
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert page.count(str(text)) >= 2  # the header's corpus and the claim's "Trained on"
 
 
 def test_only_perceptron_writes_results_report_and_the_verdict_table(

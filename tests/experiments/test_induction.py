@@ -9,52 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from claim_helpers import check_result, run_claim
+from induction_helpers import tiny_recipe, write_corpus
 
 from circuitlab.experiments.base import RunContext
 from circuitlab.experiments.induction.claim import InductionResult, find_heads, half_losses
-from circuitlab.experiments.induction.recipe import InductionRecipe, induction_recipe
-from circuitlab.training import TrainConfig
+from circuitlab.experiments.induction.recipe import induction_recipe
 from circuitlab.transformer import TransformerConfig
-
-CODE = '''def add(a, b):
-    """Return a + b."""
-    return a + b
-
-
-class Counter:
-    def __init__(self, start=0):
-        self.value = start
-
-    def increment(self, step=1):
-        self.value += step
-        return self.value
-'''
-
-
-def tiny_recipe(corpus: Path) -> InductionRecipe:
-    model = TransformerConfig(
-        n_layers=2,
-        d_model=32,
-        n_heads=2,
-        d_head=16,
-        d_vocab=300,
-        n_ctx=32,
-        attn_only=True,
-        positional="shortformer",
-        pos_init_range=1.0,
-        seed=0,
-    )
-    train = TrainConfig(
-        steps=8,
-        lr=1e-2,
-        min_lr=1e-3,
-        warmup=2,
-        batch_size=4,
-        eval_every=0,
-        checkpoint_every=0,
-        progress=False,
-    )
-    return InductionRecipe("quick", 300, model, train, repeat_fraction=0.5, eval_every=4, corpus=str(corpus))
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +22,7 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("induction")
     folder = root / "corpus"
     folder.mkdir()
-    for i in range(6):
-        (folder / f"mod{i}.py").write_text(CODE.replace("Counter", f"Counter{i}") * 3)
+    write_corpus(folder)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CIRCUITLAB_CACHE", str(root / "cache"))
         yield folder

@@ -34,6 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"run only these claims: {', '.join(claim_ids())}",
     )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument(
+        "--corpus",
+        default="stdlib",
+        metavar="PATH",
+        help="what the language-model claims train on: 'stdlib' (default, the Python standard library) "
+        "or a text file, a folder or a glob (quote it); the other claims ignore it",
+    )
     p.add_argument("--fresh", action="store_true", help="rerun finished claims and retrain cached models")
     p.set_defaults(func=run)  # fmt: skip
 
@@ -56,10 +63,13 @@ def run(args: argparse.Namespace) -> int:
     from circuitlab.experiments.run.runner import default_out_dir, reproduce
     from circuitlab.report import render_report
 
+    corpus = _checked_corpus(args.corpus, args.only)  # a bad --corpus fails before the run folder exists
     out = check_out_dir(args.out if args.out is not None else default_out_dir())
     device = check_device(args.device)
     try:
-        summary = reproduce(out, profile=args.profile, only=args.only, device=device, fresh=args.fresh)
+        summary = reproduce(
+            out, profile=args.profile, only=args.only, device=device, fresh=args.fresh, corpus=corpus
+        )
     finally:
         if (out / "results.json").is_file():
             report = render_report(out)
@@ -68,3 +78,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"results: {summary.results_path}")
     print(f"report:  {report}")
     return summary.exit_code
+
+
+def _checked_corpus(corpus: str, only: list[str] | None) -> str:
+    """``--corpus`` checked (DataError naming the fix) when a chosen claim trains on it."""
+    from circuitlab.experiments import registry
+    from circuitlab.experiments.run.corpus import check_corpus
+
+    return check_corpus(corpus) if any(c.corpus for c in registry.select(only, registry.CLAIMS)) else corpus

@@ -87,7 +87,8 @@ class RunContext:
 
     ``profile`` is ``"quick"`` (minutes on a laptop CPU) or ``"full"`` (longer, bigger).
     ``progress(fraction, message)`` reports how far the experiment is; ``fresh`` ignores
-    cached checkpoints.
+    cached checkpoints. ``corpus`` is the text the language-model claims train on: ``"stdlib"``
+    (the embedded corpus) or a text file, folder or glob (:func:`circuitlab.data.load_corpus`).
     """
 
     out_dir: Path
@@ -96,6 +97,7 @@ class RunContext:
     seed: int = 0
     fresh: bool = False
     progress: Progress | None = None
+    corpus: str = "stdlib"
 
     def report(self, fraction: float, message: str = "") -> None:
         if self.progress is not None:
@@ -130,12 +132,25 @@ def save_figure(ctx: RunContext, fig: Any, folder: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class CorpusData:
-    """The tokenizer and the tokenized train/validation split of the corpus."""
+    """The tokenizer and the tokenized train/validation split of the corpus (``hash``: the loaded
+    text's sha256, :attr:`circuitlab.data.Corpus.hash`)."""
 
     tokenizer: Tokenizer
     tokens: TokenizedCorpus
     source: str
     n_bytes: int
+    hash: str = ""
+
+    def checkpoint_name(self, name: str) -> str:
+        """The checkpoint folder of model ``name`` trained on this corpus: ``name`` for the embedded
+        corpus, ``name-<first 12 hex digits of the text's hash>`` for any other, so a model trained
+        on one corpus is never reloaded for another."""
+        return name if self.source == "stdlib" else f"{name}-{self.hash[:12]}"
+
+
+def corpus_label(source: str) -> str:
+    """How a report names a corpus: the embedded one in words, any other by its path or glob."""
+    return "the Python standard library" if source == "stdlib" else repr(source)
 
 
 def corpus_data(
@@ -151,4 +166,4 @@ def corpus_data(
     corpus = load_corpus(source, max_bytes=max_bytes)
     tokenizer = train_tokenizer(corpus, "bpe", vocab_size)
     n_bytes = sum(len(d.text.encode()) for d in corpus.documents)
-    return CorpusData(tokenizer, tokenize_corpus(corpus, tokenizer), source, n_bytes)
+    return CorpusData(tokenizer, tokenize_corpus(corpus, tokenizer), source, n_bytes, corpus.hash)

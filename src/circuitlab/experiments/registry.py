@@ -5,7 +5,8 @@ the seed it belongs to (``section``), the seed document's own words (``seed``, i
 Unicode), and, separately, the claim as checked (``checked``: one sentence saying what is
 actually tested). It holds the claim functions themselves, imported, so renaming a module breaks
 an import (and a fast test), not a row at run time. ``headline`` names the key of ``measured``
-shown in the verdict table (the first number when empty).
+shown in the verdict table (the first number when empty); ``corpus`` marks the language-model
+claims, which train on the run's corpus (``circuitlab reproduce --corpus``).
 
 A claim function takes a :class:`~circuitlab.experiments.base.RunContext` and returns a
 :class:`~circuitlab.experiments.base.ClaimResult`; :meth:`Claim.run` writes the id and the seed
@@ -55,6 +56,7 @@ class Claim:
     checked: str
     experiment: Experiment
     headline: str = ""
+    corpus: bool = False  # trains on the run's corpus (``RunContext.corpus``, ``reproduce --corpus``)
 
     def __post_init__(self) -> None:
         if not self.id.isidentifier():
@@ -171,7 +173,7 @@ CLAIMS: tuple[Claim, ...] = (
           "Zero layer Transformers: They emulate bigram statistics.",
           "A 0-layer transformer trained on the Python standard library predicts like the corpus's bigram "
           "table: KL to it below 10% of the unigram's, and the same top next token at >= 60% of positions.",
-          zero_layer_bigram, "kl_ratio"),
+          zero_layer_bigram, "kl_ratio", corpus=True),
     Claim("one_layer_skip_trigrams", "One layer adds skip-trigrams and copying", "Reverse Engineering",
           "One layer Transformers: They emulate bigram + skipgram statistics. There are two main circuits- "
           "QK(which computes relations between tokens) and OV (which computes how each token affects the "
@@ -179,7 +181,7 @@ CLAIMS: tuple[Claim, ...] = (
           "A 1-layer attention-only model has a lower validation loss than the 0-layer one, gaining more on "
           "tokens already in the context than elsewhere; more than half its heads copy (positive OV "
           "eigenvalues), and >= 3 skip-trigrams read off its QK and OV circuits occur in the corpus.",
-          one_layer_skip_trigrams, "val_loss_one_layer"),
+          one_layer_skip_trigrams, "val_loss_one_layer", corpus=True),
     Claim("two_layer_induction", "Two layers form induction heads by K-composition", "Reverse Engineering",
           "Two layer Transformers: At this stage, the composition of attention Heads across layers leads to "
           "formation of induction heads which are equivalent to a simple in-context learning algorithms. The "
@@ -187,14 +189,14 @@ CLAIMS: tuple[Claim, ...] = (
           "A 2-layer attention-only model trained on code grows a layer-1 induction head (score >= 0.7) "
           "whose K-composition with the top previous-token head beats random and its Q- and V-composition, "
           "and zero-ablating the induction heads removes >= 80% of the in-context gain.",
-          two_layer_induction, "max_induction_score"),
+          two_layer_induction, "max_induction_score", corpus=True),
     Claim("sae_transformer", "A sparse autoencoder on the residual stream", "Superposition",
           "The high load on residual stream bandwidth that leads to superposition also leads to the memory "
           "roles of attention & MLP where they read in information and write out the negative version from "
           "the stream.",
           "A sparse autoencoder with 4x latents explains >= 80% of the variance of the 2-layer model's "
           "final residual stream with at most d_model/4 latents active per token.",
-          sae_transformer),
+          sae_transformer, corpus=True),
     Claim("sae_architectures", "ReLU, TopK and JumpReLU SAEs all undo superposition", "Superposition",
           "each dimension is not a unique interpretable feature ... and it instead encodes a mix of features.",
           "A ReLU+L1, a TopK (k = 1) and a JumpReLU SAE, each trained on the hidden layer of the toy model "
@@ -206,7 +208,7 @@ CLAIMS: tuple[Claim, ...] = (
           "the stream.",
           "On the 2-layer model's final residual stream, a TopK SAE with k set to the ReLU+L1 SAE's L0 "
           "explains more variance and recovers more of the CE loss when spliced in, on held-out text.",
-          sae_topk_vs_relu, "topk_ce_loss_recovered"),
+          sae_topk_vs_relu, "topk_ce_loss_recovered", corpus=True),
 )
 # fmt: on
 

@@ -82,8 +82,16 @@ the numbers, the figures and the verdict.</p>
 <dl class="facts"><div><dt>Profile</dt><dd>{e(str(doc.get("profile", "?")))}</dd></div>
 <div><dt>Compute</dt><dd>{duration(total)}</dd></div>
 <div><dt>Started</dt><dd>{e(when(doc.get("started")))}</dd></div>
-<div><dt>Machine</dt><dd>{e(where or "unknown")}</dd></div></dl>
+<div><dt>Machine</dt><dd>{e(where or "unknown")}</dd></div>
+<div><dt>Corpus</dt><dd>{e(corpus_name(doc.get("corpus")))}</dd></div></dl>
 </header>"""
+
+
+def corpus_name(corpus: Any) -> str:
+    """The corpus of a run or claim in words (runs made before ``--corpus`` trained on stdlib)."""
+    if corpus in (None, "stdlib"):
+        return "the Python standard library (stdlib)"
+    return str(corpus)
 
 
 def _cores(machine: dict[str, Any]) -> str:
@@ -125,6 +133,8 @@ def _claim_section(c: dict[str, Any], run_dir: Path, viewer: str) -> str:
         parts.append(f'<p class="restated"><strong>Checked as:</strong> {e(str(c["checked"]))}</p>')
     parts.append('<div class="facts-grid"><div>')
     parts.append(f"<h3>What was run</h3><p>{e(str(c.get('ran') or '—'))}</p>")
+    if c.get("corpus"):
+        parts.append(f"<h3>Trained on</h3><p>{e(corpus_name(c['corpus']))}</p>")
     parts.append(f"<h3>Passes when</h3><p>{e(c.get('threshold') or '—')}</p></div>")
     parts.append(f"<div><h3>Measured</h3>{_measured(c)}</div></div>")
     parts += [_table(caption, rows) for caption, rows in (c.get("tables") or {}).items()]

@@ -26,10 +26,10 @@ from typing import Any
 import torch
 
 from circuitlab.circuits import ablate_heads, composition_baseline, composition_scores, head_scores
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, corpus_label
 from circuitlab.experiments.induction.figures import plot_composition, plot_patterns, plot_phase_change
 from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe, induction_recipe
-from circuitlab.experiments.induction.train import TrainedInduction, scoring_tokens, train_induction
+from circuitlab.experiments.induction.train import NAME, TrainedInduction, scoring_tokens, train_induction
 from circuitlab.experiments.induction.viewer import write_attention_viewer
 
 HEAD_THRESHOLD = 0.3  # a head "is" a previous-token / induction head above this score
@@ -76,7 +76,7 @@ def two_layer_induction(ctx: RunContext, recipe: InductionRecipe | None = None) 
 
     ``recipe`` defaults to the measured recipe of ``ctx.profile`` (tests pass a tiny one).
     """
-    recipe = recipe or induction_recipe(ctx.profile, seed=ctx.seed, device=ctx.device)
+    recipe = recipe or induction_recipe(ctx.profile, seed=ctx.seed, device=ctx.device, corpus=ctx.corpus)
     trained = train_induction(ctx, recipe)
     ctx.report(0.88, "two_layer_induction: scoring heads, composition and ablation")
     m = measure(trained)
@@ -223,7 +223,7 @@ def _history_rows(trained: TrainedInduction) -> list[list[Any]]:
 
 def _ran(trained: TrainedInduction) -> str:
     how = (
-        "reloaded from checkpoints/two_layer_induction"
+        f"reloaded from checkpoints/{trained.data.checkpoint_name(NAME)}"
         if trained.reloaded
         else (
             f"trained {trained.tokens_seen / 1e6:.1f}M tokens in {trained.train_seconds:.0f} s "
@@ -231,7 +231,8 @@ def _ran(trained: TrainedInduction) -> str:
         )
     )
     return (
-        f"{trained.recipe.describe()}; {how}; heads scored on 16 x (BOS + R + R), "
+        f"{trained.recipe.describe()}; corpus {corpus_label(trained.data.source)} "
+        f"({trained.data.n_bytes / 1e6:.2f} MB); {how}; heads scored on 16 x (BOS + R + R), "
         "R of min(50, (n_ctx - 1) // 2) random tokens"
     )
 

@@ -1,8 +1,9 @@
 """Train (or reload) the 2-layer induction model with the recipe, tracking its heads.
 
-The checkpoint goes to ``<run>/checkpoints/two_layer_induction`` and the score history beside
-it (``induction_history.json``, keyed by the recipe), so a second run reloads both instead of
-training again unless ``ctx.fresh``.
+The checkpoint goes to ``<run>/checkpoints/two_layer_induction`` (``two_layer_induction-<hash>``
+for any corpus but the embedded one: :meth:`CorpusData.checkpoint_name`) and the score history
+beside it (``induction_history.json``, keyed by the recipe), so a second run reloads both instead
+of training again unless ``ctx.fresh``; a model trained on one corpus is never reloaded for another.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
         training_batches(recipe, data),
         recipe.train,
         callbacks=[tracker, _Progress(ctx, recipe.train.steps, tracker)],
-        out_dir=ctx.out_dir / "checkpoints" / NAME,
+        out_dir=checkpoint_dir(ctx, data),
         tokenizer=data.tokenizer,
     )
     seconds = time.perf_counter() - start
@@ -86,7 +87,7 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
     tokens = result.step * recipe.tokens_per_step
     saved = {"history": tracker.to_rows(), "tokens_seen": tokens, "train_seconds": seconds,
              "tokens_per_s": result.tokens_per_s}  # fmt: skip
-    atomic_write_json(_history_path(ctx), {"recipe": recipe.to_dict(), **saved})
+    atomic_write_json(_history_path(ctx, data), {"recipe": recipe.to_dict(), **saved})
     return TrainedInduction(
         model.eval(), recipe, data, tracker.history, tokens, seconds, result.tokens_per_s, False
     )
@@ -105,16 +106,23 @@ def training_batches(recipe: InductionRecipe, data: CorpusData) -> WindowBatches
     )  # fmt: skip
 
 
-def _history_path(ctx: RunContext) -> Path:
-    return ctx.path("checkpoints", NAME, "induction_history.json")
+def checkpoint_dir(ctx: RunContext, data: CorpusData) -> Path:
+    """``<run>/checkpoints/two_layer_induction``, suffixed with the corpus's hash unless it is stdlib."""
+    return ctx.out_dir / "checkpoints" / data.checkpoint_name(NAME)
+
+
+def _history_path(ctx: RunContext, data: CorpusData) -> Path:
+    path = checkpoint_dir(ctx, data) / "induction_history.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _reload(ctx: RunContext, recipe: InductionRecipe, data: CorpusData) -> TrainedInduction | None:
     """The finished model and its history when both were saved for this very recipe."""
-    saved = None if ctx.fresh else _saved_history(_history_path(ctx))
-    if saved is None or saved.get("recipe") != recipe.to_dict():
+    saved = None if ctx.fresh else _saved_history(_history_path(ctx, data))
+    if saved is None or not _same_recipe(saved.get("recipe"), recipe):
         return None
-    model = finished_model(ctx.out_dir / "checkpoints" / NAME, recipe.model, recipe.train.steps, ctx.device)
+    model = finished_model(checkpoint_dir(ctx, data), recipe.model, recipe.train.steps, ctx.device)
     if model is None:
         return None
     history = [ScorePoint(**row) for row in saved["history"]]
@@ -122,6 +130,14 @@ def _reload(ctx: RunContext, recipe: InductionRecipe, data: CorpusData) -> Train
         model.eval(), recipe, data, history, saved["tokens_seen"], saved["train_seconds"], saved["tokens_per_s"],
         reloaded=True,
     )  # fmt: skip
+
+
+def _same_recipe(saved: Any, recipe: InductionRecipe) -> bool:
+    """The saved recipe is this one; its corpus may be spelled differently (the checkpoint folder is
+    already keyed by the corpus's text)."""
+    if not isinstance(saved, dict):
+        return False
+    return {**saved, "corpus": None} == {**recipe.to_dict(), "corpus": None}
 
 
 def _saved_history(path: Path) -> dict[str, Any] | None:
@@ -147,4 +163,12 @@ class _Progress:
             )
 
 
-__all__ = ["HALF", "NAME", "TrainedInduction", "scoring_tokens", "text_windows", "train_induction"]
+__all__ = [
+    "HALF",
+    "NAME",
+    "TrainedInduction",
+    "checkpoint_dir",
+    "scoring_tokens",
+    "text_windows",
+    "train_induction",
+]

@@ -1,9 +1,11 @@
 """The 0- and 1-layer language models of the n-gram claims, trained on the corpus and cached.
 
-Both train on the first ``CORPUS_BYTES`` of the Python standard library (sorted file order),
-BPE vocabulary 1024, context 128, AdamW lr 1e-2 decaying to 1e-3, batch 32. A trained model is
-saved under ``<run>/checkpoints/<name>`` and loaded from there on the next run unless
-``ctx.fresh`` (:func:`circuitlab.training.cached.train_or_load`).
+Both train on the first ``CORPUS_BYTES`` of the run's corpus (``ctx.corpus``: by default the
+Python standard library, sorted file order), BPE vocabulary 1024, context 128, AdamW lr 1e-2
+decaying to 1e-3, batch 32. A trained model is saved under ``<run>/checkpoints/<name>`` (with the
+corpus's hash appended for any corpus but the embedded one, :meth:`CorpusData.checkpoint_name`)
+and loaded from there on the next run unless ``ctx.fresh``
+(:func:`circuitlab.training.cached.train_or_load`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from circuitlab.training.cached import train_or_load
 from circuitlab.transformer import Transformer, TransformerConfig
 
 VOCAB, N_CTX = 1024, 128
-CORPUS_BYTES = 4_000_000  # the first 4 MB of the standard library, in sorted file order
+CORPUS_BYTES = 4_000_000  # the first 4 MB of the corpus, in sorted file order
 QUICK_STEPS = {"zero_layer": 300, "one_layer": 400}  # the full profile trains 4x longer
 
 
@@ -37,9 +39,9 @@ def one_layer_config(seed: int = 0) -> TransformerConfig:
     )  # fmt: skip
 
 
-def corpus() -> CorpusData:
-    """The tokenized corpus both models train on."""
-    return corpus_data(vocab_size=VOCAB, max_bytes=CORPUS_BYTES)
+def corpus(source: str = "stdlib") -> CorpusData:
+    """The tokenized corpus both models train on: ``"stdlib"`` or a text file, folder or glob."""
+    return corpus_data(source, vocab_size=VOCAB, max_bytes=CORPUS_BYTES)
 
 
 def train_config(ctx: RunContext, name: str) -> TrainConfig:
@@ -93,7 +95,7 @@ def train_lm(
         next_token_loss,
         batches,
         train_cfg,
-        ctx.out_dir / "checkpoints" / name,
+        ctx.out_dir / "checkpoints" / data.checkpoint_name(name),
         fresh=ctx.fresh,
         val_batches=val,
         callbacks=[_Progress(ctx, train_cfg.steps, name), *callbacks],

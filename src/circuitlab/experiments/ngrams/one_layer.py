@@ -58,7 +58,7 @@ def one_layer_skip_trigrams(ctx: RunContext) -> ClaimResult:
 
 
 def measure(ctx: RunContext) -> OneLayerMeasurement:
-    data = lm.corpus()
+    data = lm.corpus(ctx.corpus)
     zero = lm.zero_layer_model(ctx, data).model.cpu()
     one = lm.one_layer_model(ctx, data).model.cpu()
     split = loss_split(zero, one, WindowBatches(data.tokens.val, 16, lm.N_CTX, seed=ctx.seed, stream=2), 8)

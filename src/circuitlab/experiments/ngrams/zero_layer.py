@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuitlab.circuits.ngrams import BigramFit, bigram_counts, bigram_fit, model_bigram_logprobs
-from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
+from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, corpus_label
 from circuitlab.experiments.ngrams import lm
 
 
@@ -21,6 +21,7 @@ class BigramMeasurement:
     fit: BigramFit
     n_bytes: int
     tokens_seen: int
+    source: str = "stdlib"
 
     @property
     def kl_ratio(self) -> float:
@@ -34,11 +35,11 @@ def zero_layer_bigram(ctx: RunContext) -> ClaimResult:
 
 
 def measure(ctx: RunContext) -> BigramMeasurement:
-    data = lm.corpus()
+    data = lm.corpus(ctx.corpus)
     trained = lm.zero_layer_model(ctx, data)
     counts = bigram_counts(np.asarray(data.tokens.train), lm.VOCAB)
     fit = bigram_fit(model_bigram_logprobs(trained.model.cpu()), counts)
-    return BigramMeasurement(fit, data.n_bytes, trained.tokens_seen)
+    return BigramMeasurement(fit, data.n_bytes, trained.tokens_seen, data.source)
 
 
 def judge(m: BigramMeasurement) -> Judgement:
@@ -64,5 +65,5 @@ def render(m: BigramMeasurement, judgement: Judgement) -> ClaimResult:
         threshold=judgement.threshold,
         verdict=judgement.verdict,
         ran=f"0-layer transformer (d_model 256, BPE vocab {lm.VOCAB}) trained on {m.n_bytes / 1e6:.1f} MB "
-        "of the Python standard library; table from all training tokens; KL averaged over positions",
+        f"of {corpus_label(m.source)}; table from all training tokens; KL averaged over positions",
     )

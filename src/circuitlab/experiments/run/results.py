@@ -4,8 +4,12 @@
 
     {"claims": [{"id", "seed", "checked", "measured", "threshold", "verdict": "pass" | "fail",
                  "seconds", "title", "section", "headline", "ran", "figures", "tables", "notes",
-                 "error", "profile", "device", ...}],
-     "machine": {...}, "profile": "quick" | "full", "started": ISO time, "finished": ISO time | null}
+                 "error", "profile", "device", "corpus" (language-model claims only), ...}],
+     "machine": {...}, "profile": "quick" | "full", "corpus": "stdlib" | path or glob,
+     "started": ISO time, "finished": ISO time | null}
+
+``corpus`` (absent in runs made before ``--corpus`` existed: they trained on stdlib) is what the
+language-model claims were asked to train on; each such claim records the corpus it ran on.
 
 The file is written atomically (``circuitlab.files.atomic_write_json``): a reader sees the old
 run or the new one, never half of one.
@@ -76,6 +80,8 @@ def validate_results(doc: Any) -> list[str]:
         problems.append(f"profile must be 'quick' or 'full', got {doc.get('profile')!r}")
     if "machine" in doc and not isinstance(doc["machine"], dict):
         problems.append("machine must be an object")
+    if not isinstance(doc.get("corpus", ""), str):
+        problems.append(f"corpus must be a string, got {type(doc['corpus']).__name__}")
     claims = doc.get("claims", [])
     if not isinstance(claims, list):
         return [*problems, "claims must be a list"]

@@ -1,9 +1,11 @@
 """`circuitlab reproduce`: run every claim, time it, record it, and keep going.
 
 ``results.json`` (schema in :mod:`circuitlab.experiments.run.results`) is rewritten atomically
-after every claim. A claim already recorded for the same profile without an error is reused on
-the next run (``fresh=True`` reruns it), so an interrupted run picks up where it stopped; the
-experiments cache their trained models under ``out_dir/checkpoints/`` themselves.
+after every claim. A claim already recorded for the same profile (and, for the language-model
+claims, the same corpus) without an error is reused on the next run (``fresh=True`` reruns it),
+so an interrupted run picks up where it stopped; the experiments cache their trained models under
+``out_dir/checkpoints/`` themselves. ``corpus`` (``reproduce --corpus``) is checked before any
+claim runs and recorded in ``results.json``, at the top and in each claim that trains on it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from circuitlab.errors import ConfigError, DataError
 from circuitlab.experiments import registry
 from circuitlab.experiments.base import ClaimResult, RunContext
 from circuitlab.experiments.registry import BadResult, Claim, select
+from circuitlab.experiments.run.corpus import check_corpus
 from circuitlab.experiments.run.machine import machine_info
 from circuitlab.experiments.run.progress import ConsoleProgress, ProgressSink, SilentProgress
 from circuitlab.experiments.run.results import (
@@ -78,21 +81,27 @@ def reproduce(
     progress: ProgressSink | None = None,
     claims: Sequence[Claim] | None = None,
     seed: int = 0,
+    corpus: str = "stdlib",
 ) -> RunSummary:
     """Run the claims (all, or those named in ``only``) and record each in ``results.json``.
 
     An experiment that raises is recorded as a failed claim with its error, and the run goes
     on. ``progress`` receives start/update/finish events (default: :class:`ConsoleProgress`;
     :class:`SilentProgress` runs quietly); ``claims`` replaces the registry (tests do this).
+    ``corpus`` is what the language-model claims (``Claim.corpus``) train on: ``"stdlib"`` or a
+    text file, folder or glob; a corpus that cannot be read raises DataError before anything runs.
     """
     if profile not in ("quick", "full"):
         raise ConfigError(f"profile {profile!r} is not known: use 'quick' or 'full'")
     claims = registry.CLAIMS if claims is None else claims
     chosen = select(only, claims)
+    if any(c.corpus for c in chosen):
+        corpus = check_corpus(corpus)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS_NAME
-    previous = {} if fresh else _reusable(path, profile, {c.id for c in claims})
+    wanted = {c.id: _corpus_of(c, corpus) for c in claims}
+    previous = {} if fresh else _reusable(path, profile, wanted)
     if fresh:
         _set_aside_checkpoints(out)
     sink = progress if progress is not None else ConsoleProgress()
@@ -100,6 +109,7 @@ def reproduce(
         "claims": [],
         "machine": machine_info(device),
         "profile": profile,
+        "corpus": corpus,
         "started": now(),
         "finished": None,
     }
@@ -109,7 +119,8 @@ def reproduce(
         if claim.id in previous:
             record = {**previous[claim.id], **_wording(claim), "reused": True}
         else:  # fresh checkpoints were set aside above: claims in this run share what they train
-            record = run_claim(claim, RunContext(out, profile, device, seed, False, sink.update))
+            ctx = RunContext(out, profile, device, seed, False, sink.update, corpus)
+            record = run_claim(claim, ctx)
         records[claim.id] = record
         sink.finish(record)
         doc["claims"] = [records[c.id] for c in claims if c.id in records]  # the registry's order
@@ -117,6 +128,11 @@ def reproduce(
     doc["finished"] = now()
     write_results(path, doc)
     return RunSummary(out, path, profile, tuple(records[c.id] for c in chosen))
+
+
+def _corpus_of(claim: Claim, corpus: str) -> str | None:
+    """The corpus a claim trains on in this run (None: it trains on none)."""
+    return corpus if claim.corpus else None
 
 
 def _wording(claim: Claim) -> dict[str, str]:
@@ -129,6 +145,8 @@ def run_claim(claim: Claim, ctx: RunContext) -> dict[str, Any]:
     """Run one claim; any failure becomes a failed record, never an exception."""
     start = time.perf_counter()
     base = {**_wording(claim), "profile": ctx.profile, "device": ctx.device}
+    if claim.corpus:
+        base["corpus"] = ctx.corpus
     try:
         result = claim.run(ctx)
     except BadResult as err:
@@ -161,8 +179,9 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
-def _reusable(path: Path, profile: str, ids: set[str]) -> dict[str, dict[str, Any]]:
-    """Records of a previous run of the same profile that finished without an error."""
+def _reusable(path: Path, profile: str, wanted: dict[str, str | None]) -> dict[str, dict[str, Any]]:
+    """Records of a previous run of the same profile (and corpus, ``wanted[id]``) that finished
+    without an error; a language-model claim recorded before corpora were recorded ran on stdlib."""
     if not path.exists():
         return {}
     try:
@@ -174,5 +193,8 @@ def _reusable(path: Path, profile: str, ids: set[str]) -> dict[str, dict[str, An
     return {
         c["id"]: c
         for c in doc["claims"]
-        if c["id"] in ids and not c.get("error") and c.get("profile", profile) == profile
+        if c["id"] in wanted
+        and not c.get("error")
+        and c.get("profile", profile) == profile
+        and c.get("corpus", None if wanted[c["id"]] is None else "stdlib") == wanted[c["id"]]
     }

@@ -40,7 +40,9 @@ def sae_topk_vs_relu(ctx: RunContext) -> ClaimResult:
 
 
 def measure(ctx: RunContext) -> Compared:
-    trained = train_induction(ctx, induction_recipe(ctx.profile, ctx.seed, device=ctx.device))
+    trained = train_induction(
+        ctx, induction_recipe(ctx.profile, ctx.seed, device=ctx.device, corpus=ctx.corpus)
+    )
     model = trained.model.cpu()
     rows = 64 if ctx.profile == "quick" else 256
     tokens = text_windows(trained.data, model.cfg.n_ctx, rows=rows, seed=11)  # sae_transformer's windows

@@ -43,7 +43,9 @@ def sae_transformer(ctx: RunContext) -> ClaimResult:
 
 
 def measure(ctx: RunContext) -> ResidualSAE:
-    trained = train_induction(ctx, induction_recipe(ctx.profile, ctx.seed, device=ctx.device))
+    trained = train_induction(
+        ctx, induction_recipe(ctx.profile, ctx.seed, device=ctx.device, corpus=ctx.corpus)
+    )
     model = trained.model.cpu()
     rows = 64 if ctx.profile == "quick" else 256
     tokens = text_windows(trained.data, model.cfg.n_ctx, rows=rows, seed=11)
@@ -99,6 +101,6 @@ def render(m: ResidualSAE, judgement: Judgement) -> ClaimResult:
         threshold=judgement.threshold,
         verdict=judgement.verdict,
         ran=f"SAE ({4 * m.d_model} latents, L1 {m.cfg.l1_coeff:g}, {m.cfg.steps} steps) on {HOOK} of the "
-        f"2-layer induction model over {m.rows} windows of validation code",
+        f"2-layer induction model over {m.rows} windows of the corpus's validation text",
         tables={"Most active latents and the code they fire on": table},
     )
