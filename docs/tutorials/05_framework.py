@@ -124,6 +124,8 @@ plt.imshow(virtual.flatten(2).norm(dim=-1).detach(), cmap="viridis")
 plt.colorbar(label="||W_O^{0,h} W_V^{1,h'}||_F")
 plt.xlabel("layer-1 head h' (value)")
 plt.ylabel("layer-0 head h")
+plt.xticks(range(H))
+plt.yticks(range(H))
 plt.title("virtual weights, layer 0 -> layer 1")
 plt.show()
 
@@ -266,16 +268,15 @@ assert wired["K"][1, 2] > 2 * baseline["K"]
 assert torch.equal(wired["K"][others], comp["K"][others])
 assert torch.equal(wired["V"], comp["V"])
 
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), layout="constrained")
 vmax = float(max(w.max() for w in wired.values()))
 for ax, mode in zip(axes, "QKV", strict=True):
     im = ax.imshow(wired[mode], cmap="magma", vmin=0, vmax=vmax)
-    ax.set(
-        title=f"{mode}-composition (baseline {baseline[mode]:.2f})",
-        xlabel="layer-1 head",
-        ylabel="layer-0 head",
-    )
-fig.colorbar(im, ax=axes)
+    ax.set(title=f"{mode}-composition", xlabel="layer-1 head", ylabel="layer-0 head")
+    ax.set(xticks=range(H), yticks=range(H))
+bar = fig.colorbar(im, ax=axes, label="composition score")
+bar.ax.axhline(baseline["K"], color="cyan", lw=2)
+fig.suptitle(f"layer 0 -> layer 1 composition; random baseline {baseline['K']:.3f} (cyan line)")
 plt.show()
 
 # %% [markdown]
