@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from circuitlab.circuits import repeated_random_tokens
 from circuitlab.training import TrainConfig, train
 from circuitlab.training.batches import next_token_loss
-from circuitlab.training.induction_tracker import InductionTracker
+from circuitlab.training.induction_tracker import InductionTracker, ScorePoint
 from circuitlab.transformer import Transformer, TransformerConfig
 
 
@@ -41,3 +42,25 @@ def test_record_scores_in_eval_mode_and_restores_the_training_flag(training: boo
     assert model.training is training
     assert (point.step, point.tokens, point.loss) == (5, 70, 2.5) and tracker.history == [point]
     assert tracker.first_past is None or tracker.first_past.induction >= 0.7
+
+
+def test_record_adds_the_top_heads_copying_score_and_the_per_token_loss_the_icl_score_reads() -> None:
+    from circuitlab.circuits import copying_scores, in_context_learning_score, per_token_loss
+
+    model = _model().eval()
+    repeated = repeated_random_tokens(20, half_len=7, batch=3, seed=2, bos=0)
+    text = torch.randint(0, 20, (5, 16), generator=torch.Generator().manual_seed(3))
+    point = InductionTracker(repeated, text, every=1).record(model, step=1, tokens=10, loss=3.0)
+    assert point.copying == round(float(copying_scores(model)[-1, point.induction_head]), 4)
+    assert -1 <= point.copying <= 1
+    expected = per_token_loss(model, text).mean(0)
+    assert len(point.token_losses) == 15
+    assert point.token_losses == pytest.approx(expected.tolist(), abs=5e-4)
+    assert point.icl == pytest.approx(in_context_learning_score(model, text), abs=1e-4)
+
+
+def test_a_history_row_saved_before_copying_and_token_losses_still_loads() -> None:
+    old = {"step": 50, "tokens": 204800, "seconds": 3.2, "loss": 4.1, "induction": 0.02,
+           "induction_head": 1, "previous_token": 0.2, "icl": 0.3}  # fmt: skip
+    point = ScorePoint(**old)
+    assert (point.copying, point.token_losses) == (None, None) and point.induction == 0.02

@@ -3,8 +3,13 @@
 Every ``every`` optimizer steps it records, on the model being trained (Olsson et al. 2022):
 
     induction        max over the last layer's heads of head_scores(model, "induction", repeated)
+                     (the prefix-matching score)
     previous_token   max over the first layer's heads of head_scores(model, "previous_token", repeated)
+    copying          copying_scores(model)[-1, h] of that top induction head h: sum(lambda) / sum(|lambda|)
+                     over the eigenvalues of its full OV circuit W_E W_V W_O W_U (+1: it copies)
     icl              in_context_learning_score(model, text): loss(late token) - loss(early token)
+    token_losses     per_token_loss(model, text) averaged over the windows: [pos - 1] floats, entry
+                     t - 1 the loss of token t (rounded to 3 decimals to keep histories small)
 
 ``repeated`` is ``[batch, pos]`` BOS + R + R token ids (``circuits.repeated_random_tokens``);
 ``text`` is ``[batch, pos]`` windows of real text. Plotted against tokens seen, the induction
@@ -20,7 +25,8 @@ from typing import Any
 
 import torch
 
-from circuitlab.circuits import head_scores, in_context_learning_score
+from circuitlab.circuits import copying_scores, head_scores, per_token_loss
+from circuitlab.circuits.heads import icl_positions
 from circuitlab.typing import Int, Tensor
 
 
@@ -36,6 +42,8 @@ class ScorePoint:
     induction_head: int
     previous_token: float  # max over the first layer's heads
     icl: float  # in-context-learning score on real text (negative: later tokens predicted better)
+    copying: float | None = None  # copying score of the top induction head (None: an older history)
+    token_losses: list[float] | None = None  # mean loss of tokens 1 .. pos - 1 of the text windows
 
 
 @dataclass
@@ -68,7 +76,11 @@ class InductionTracker:
         model.eval()
         induction = head_scores(model, "induction", self.repeated)[-1]
         previous = head_scores(model, "previous_token", self.repeated)[0]
-        icl = in_context_learning_score(model, self.text)
+        head = int(induction.argmax())
+        copying = float(copying_scores(model)[-1, head])
+        token_loss = per_token_loss(model, self.text).mean(0)  # [pos - 1]: token_loss[t - 1] is token t's
+        early, late = icl_positions(self.text.shape[1])  # in_context_learning_score's two tokens
+        icl = float(token_loss[late - 1] - token_loss[early - 1])
         model.train(was_training)
         point = ScorePoint(
             step,
@@ -76,9 +88,11 @@ class InductionTracker:
             round(time.perf_counter() - self.started, 2),
             round(loss, 4),
             round(float(induction.max()), 4),
-            int(induction.argmax()),
+            head,
             round(float(previous.max()), 4),
             round(icl, 4),
+            round(copying, 4),
+            [round(x, 3) for x in token_loss.tolist()],
         )
         self.history.append(point)
         return point
