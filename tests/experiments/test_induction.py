@@ -62,6 +62,22 @@ def test_tiny_run_returns_a_typed_result_with_history_figures_and_viewer(tiny_ru
     assert seen[-1] == 1.0 and seen == sorted(seen)
 
 
+def test_results_record_the_phase_change_and_the_history_keeps_per_token_losses_out_of_them(tiny_run) -> None:
+    result, out, _ = tiny_run
+    m = result.measured
+    assert m["induction_threshold"] == 0.7 and m["phase_change_found"] is False  # 2 points: too few
+    assert m["phase_change_start_tokens"] is None and m["phase_change_end_tokens"] is None
+    reached = [p["tokens"] for p in result.history if p["induction"] >= 0.7]
+    assert m["tokens_to_induction"] == (reached[0] if reached else None)
+    assert all("token_losses" not in p and -1 <= p["copying"] <= 1 for p in result.history)
+    (saved,) = (out / "checkpoints").glob("two_layer_induction*/induction_history.json")
+    rows = json.loads(saved.read_text())["history"]
+    assert [len(r["token_losses"]) for r in rows] == [31, 31]  # n_ctx - 1 tokens predicted
+    captions = " ".join(result.figures)
+    assert "Figure 1" in captions and "token 31 minus token 3" in captions
+    assert "Per-token loss difference" in captions and len(result.figures) == 4
+
+
 def test_attention_viewer_json_holds_rounded_causal_patterns_and_marks(tiny_run) -> None:
     result, out, _ = tiny_run
     viewer = json.loads((out / "attention_viewer.json").read_text())

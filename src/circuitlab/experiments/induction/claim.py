@@ -11,7 +11,11 @@ library source) is taken apart:
    previous-token head wrote;
 3. zero-ablating the induction heads removes in-context learning: on BOS + R + R the loss on
    the second copy of R rises back to the level of the first copy;
-4. the induction score and the in-context-learning score against tokens seen (the phase change).
+4. the phase change (Olsson et al. 2022, Figure 1 / argument 1): the training loss, the
+   in-context-learning score and the heads' induction (prefix-matching), previous-token and
+   copying scores against tokens seen, the window from ``circuits.find_phase_change`` shaded, and
+   the per-token loss after the window minus before it; results.json records the window and the
+   tokens and seconds at which the induction score first reached 0.7.
 
 Verdict: max induction score >= 0.7 for a layer-1 head; K-composition of the top pair above the
 random baseline and above its Q- and V-composition; ablation removes >= 80% of the in-context
@@ -25,9 +29,24 @@ from typing import Any
 
 import torch
 
-from circuitlab.circuits import ablate_heads, composition_baseline, composition_scores, head_scores
+from circuitlab.circuits import (
+    PhaseChange,
+    ablate_heads,
+    composition_baseline,
+    composition_scores,
+    head_scores,
+)
+from circuitlab.circuits.heads import icl_positions
 from circuitlab.experiments.base import ClaimResult, Judgement, RunContext, corpus_label
-from circuitlab.experiments.induction.figures import plot_composition, plot_patterns, plot_phase_change
+from circuitlab.experiments.induction.figures import (
+    DIFFERENCE_CAPTION,
+    PHASE_CAPTION,
+    plot_composition,
+    plot_loss_difference,
+    plot_patterns,
+    plot_phase_change,
+)
+from circuitlab.experiments.induction.phase import loss_difference, phase_measured, phase_window
 from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe, induction_recipe
 from circuitlab.experiments.induction.train import NAME, TrainedInduction, scoring_tokens, train_induction
 from circuitlab.experiments.induction.viewer import write_attention_viewer
@@ -58,6 +77,7 @@ class InductionMeasurement:
     induction: list[int]  # layer-1 induction heads, best first
     composition: dict[str, Any]  # scores (Q/K/V [h0, h1]), baseline, rows
     losses: dict[str, float]  # clean / ablated loss on the first and the second copy of R
+    phase: PhaseChange | None  # the phase-change window of the tracked history (None: too few points)
 
     def top_pair(self, mode: str) -> float:
         """The mode's composition score of the best (previous-token, induction) pair."""
@@ -134,7 +154,8 @@ def measure(trained: TrainedInduction) -> InductionMeasurement:
         "ablated_first": ablated[0],
         "ablated_second": ablated[1],
     }
-    return InductionMeasurement(trained, tokens, ind_scores, prev_scores, prev, ind, comp, losses)
+    phase = phase_window(trained.history)
+    return InductionMeasurement(trained, tokens, ind_scores, prev_scores, prev, ind, comp, losses, phase)
 
 
 def judge(m: InductionMeasurement) -> Judgement:
@@ -156,7 +177,6 @@ def judge(m: InductionMeasurement) -> Judgement:
 
 def measured(m: InductionMeasurement) -> dict[str, Any]:
     trained, loss = m.trained, m.losses
-    first = next((p for p in trained.history if p.induction >= INDUCTION_THRESHOLD), None)
     return {
         "max_induction_score": round(float(m.induction_scores[1].max()), 4),
         "induction_heads": [f"1.{i}" for i in m.induction],
@@ -173,8 +193,7 @@ def measured(m: InductionMeasurement) -> dict[str, Any]:
         "tokens_seen": trained.tokens_seen,
         "train_seconds": round(trained.train_seconds, 1),
         "tokens_per_s": round(trained.tokens_per_s),
-        "tokens_to_induction": first.tokens if first else None,
-        "seconds_to_induction": first.seconds if first else None,
+        **phase_measured(trained.history, m.phase),
         "reloaded": trained.reloaded,
     }
 
@@ -189,9 +208,10 @@ def render(ctx: RunContext, m: InductionMeasurement, judgement: Judgement) -> In
         "Composition scores, layer-0 heads -> layer-1 heads": plot_composition(
             ctx, m.composition["scores"], m.composition["baseline"]
         ),
-        "The phase change: induction and in-context-learning scores against tokens seen": plot_phase_change(
-            ctx, trained.history
+        PHASE_CAPTION.format(*icl_positions(trained.recipe.model.n_ctx)): plot_phase_change(
+            ctx, trained.history, m.phase
         ),
+        DIFFERENCE_CAPTION: plot_loss_difference(ctx, loss_difference(trained.history, m.phase)),
     }
     marks = {(0, p): "previous_token" for p in prev} | {(1, i): "induction" for i in ind}
     write_attention_viewer(ctx, trained.model, trained.data, marks)
@@ -208,15 +228,18 @@ def render(ctx: RunContext, m: InductionMeasurement, judgement: Judgement) -> In
         notes=_notes(trained.recipe, judgement),
         previous_token_heads=[[0, p] for p in prev],
         induction_heads=[[1, i] for i in ind],
-        history=[vars(p) | {} for p in trained.history],
+        history=[{k: v for k, v in vars(p).items() if k != "token_losses"} for p in trained.history],
         recipe=trained.recipe.to_dict(),
     )
 
 
 def _history_rows(trained: TrainedInduction) -> list[list[Any]]:
-    rows: list[list[Any]] = [["step", "tokens", "seconds", "loss", "induction", "prev-token", "ICL score"]]
+    rows: list[list[Any]] = [
+        ["step", "tokens", "seconds", "loss", "induction", "prev-token", "copying", "ICL score"]
+    ]
     rows += [
-        [p.step, p.tokens, p.seconds, p.loss, p.induction, p.previous_token, p.icl] for p in trained.history
+        [p.step, p.tokens, p.seconds, p.loss, p.induction, p.previous_token, p.copying, p.icl]
+        for p in trained.history
     ]
     return rows
 

@@ -1,4 +1,5 @@
-"""Figures of the two-layer induction claim: patterns of the found heads, composition, phase change."""
+"""Figures of the two-layer induction claim: patterns of the found heads, composition, and the
+phase change as Olsson et al. (2022) show it (scores on one tokens axis; per-token loss difference)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,25 @@ from collections.abc import Sequence
 
 import torch
 
-from circuitlab.circuits import attention_patterns
+from circuitlab.circuits import PhaseChange, attention_patterns
 from circuitlab.experiments.base import RunContext, save_figure
+from circuitlab.experiments.induction.phase import LossDifference
 from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD
 from circuitlab.report.figures import pyplot
 from circuitlab.training.induction_tracker import ScorePoint
+
+PHASE_CAPTION = (
+    "The phase change (Olsson et al. 2022, Figure 1): training loss, in-context-learning score (loss of "
+    "token {1} minus token {0} of 64 validation windows) and the max induction (prefix-matching) score of "
+    "the layer-1 heads, the max previous-token score of the layer-0 heads and the copying score of the "
+    "top induction head (sum(lambda)/sum(|lambda|) over the eigenvalues of its full OV circuit, "
+    "circuits.copying_scores) against tokens seen; shaded: the window from circuits.find_phase_change"
+)
+DIFFERENCE_CAPTION = (
+    "Per-token loss difference: mean loss of each token index of the same 64 validation windows at the "
+    "end of the phase-change window minus at its start (none found: the last evaluation minus the first); "
+    "below zero: the token became easier to predict"
+)
 
 
 @torch.no_grad()
@@ -49,19 +64,74 @@ def plot_composition(ctx: RunContext, scores: dict[str, torch.Tensor], baseline:
     return save_figure(ctx, fig, "figures", "induction_composition")
 
 
-def plot_phase_change(ctx: RunContext, history: Sequence[ScorePoint]) -> str:
-    """Induction, previous-token and in-context-learning scores against tokens seen."""
+def plot_phase_change(ctx: RunContext, history: Sequence[ScorePoint], phase: PhaseChange | None) -> str:
+    """Olsson et al. (2022) Figure 1 / argument 1: on one tokens-seen axis, the training loss, the
+    in-context-learning score and the heads' induction (prefix-matching), previous-token and
+    copying scores, with the phase-change window (``find_phase_change``) shaded."""
     tokens = [p.tokens / 1e6 for p in history]
-    fig, (ax, ax2) = pyplot().subplots(1, 2, figsize=(10, 3.6))
-    ax.plot(tokens, [p.induction for p in history], "o-", ms=3, label="induction (max, layer 1)")
-    ax.plot(tokens, [p.previous_token for p in history], "s-", ms=3, label="previous-token (max, layer 0)")
-    ax.axhline(INDUCTION_THRESHOLD, color="grey", ls="--", lw=1, label=f"threshold {INDUCTION_THRESHOLD}")
-    ax.set(xlabel="tokens seen (millions)", ylabel="head score", ylim=(0, 1))
-    ax.legend(fontsize=8)
-    ax2.plot(tokens, [p.icl for p in history], "o-", ms=3, color="C3")
-    ax2.set(xlabel="tokens seen (millions)", ylabel="in-context-learning score (nats)")
-    ax2.set_title("loss(late token) - loss(early token)", fontsize=9)
+    fig, (loss_ax, icl_ax, head_ax) = pyplot().subplots(3, 1, figsize=(7.5, 7.8), sharex=True)
+    loss_ax.plot(tokens, [p.loss for p in history], "-", lw=1.2, color="C7")
+    loss_ax.set(ylabel="training loss (nats)")
+    icl_ax.plot(tokens, [p.icl for p in history], "o-", ms=2.5, color="C3")
+    icl_ax.axhline(0, color="grey", lw=0.6)
+    icl_ax.set(ylabel="ICL score (nats)")
+    head_ax.plot(tokens, [p.induction for p in history], "o-", ms=2.5, label="induction (prefix matching)")
+    head_ax.plot(tokens, [p.previous_token for p in history], "s-", ms=2.5, label="previous-token")
+    copying = [(t, p.copying) for t, p in zip(tokens, history, strict=True) if p.copying is not None]
+    if copying:
+        head_ax.plot(*zip(*copying, strict=True), "^--", ms=2.5, label="copying (top induction head)")
+    head_ax.axhline(INDUCTION_THRESHOLD, color="grey", ls=":", lw=1, label=f"threshold {INDUCTION_THRESHOLD}")
+    head_ax.set(xlabel="tokens seen (millions)", ylabel="head score", ylim=(-1.05 if copying else 0, 1.05))
+    for ax in (loss_ax, icl_ax, head_ax):
+        _shade(ax, phase)
+    head_ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(_window_title(phase), fontsize=10)
+    fig.tight_layout()
     return save_figure(ctx, fig, "figures", "induction_phase_change")
 
 
-__all__ = ["patterns_of", "plot_composition", "plot_patterns", "plot_phase_change"]
+def plot_loss_difference(ctx: RunContext, difference: LossDifference | None) -> str:
+    """Mean loss of each token index of the validation windows after the window minus before it."""
+    fig, ax = pyplot().subplots(figsize=(6, 2.8))
+    if difference is None:
+        ax.text(0.5, 0.5, "per-token losses not recorded (a history from an older circuitlab):\n"
+                "rerun the claim with --fresh", ha="center", va="center", transform=ax.transAxes)  # fmt: skip
+        ax.set_axis_off()
+    else:
+        index = range(1, len(difference.diff) + 1)
+        ax.plot(index, difference.diff, "-", lw=1, color="C0")
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set(xlabel="token index in context", ylabel="loss after - before (nats)")
+        before, after = difference.before.tokens / 1e6, difference.after.tokens / 1e6
+        what = "across the phase change" if difference.across_window else "first vs last evaluation"
+        ax.set_title(f"{what}: {after:.2f}M minus {before:.2f}M tokens", fontsize=9)
+    return save_figure(ctx, fig, "figures", "induction_loss_difference")
+
+
+def _shade(ax, phase: PhaseChange | None) -> None:
+    if phase is not None and phase.found:
+        ax.axvspan(phase.start_tokens / 1e6, phase.end_tokens / 1e6, color="C1", alpha=0.18, lw=0)
+
+
+def _window_title(phase: PhaseChange | None) -> str:
+    if phase is None:
+        return "The phase change: too few evaluations to locate it"
+    if not phase.found:
+        return (
+            f"No phase change: the induction score rose by {phase.peak_score - phase.early_score:.2f} (< 0.2)"
+        )
+    return (
+        f"The phase change (shaded): {phase.start_tokens / 1e6:.2f}M to {phase.end_tokens / 1e6:.2f}M "
+        "tokens seen"
+    )
+
+
+__all__ = [
+    "DIFFERENCE_CAPTION",
+    "PHASE_CAPTION",
+    "patterns_of",
+    "plot_composition",
+    "plot_loss_difference",
+    "plot_patterns",
+    "plot_phase_change",
+]
