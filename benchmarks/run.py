@@ -189,6 +189,9 @@ def run_one(name: str, device: str, quick: bool) -> dict[str, Any]:
 def _fmt_measured(row: dict[str, Any]) -> str:
     if row.get("ratio") is not None:
         return f"{row['ratio']:.2f}x"
+    if row.get("tokens") is not None:  # a count goal (tokens to a result), with its wall time
+        seconds = f", {row['seconds']:.3g} s" if row.get("seconds") is not None else ""
+        return f"{row['tokens'] / 1e6:.2f}M tokens{seconds}"
     if row.get("seconds") is not None:
         return f"{row['seconds']:.3g} s"
     return "-"
