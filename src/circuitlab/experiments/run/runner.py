@@ -100,27 +100,19 @@ def reproduce(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS_NAME
-    wanted = {c.id: _corpus_of(c, corpus) for c in claims}
-    previous = {} if fresh else _reusable(path, profile, wanted)
+    previous = {} if fresh else _reusable(path, profile, {c.id: _corpus_of(c, corpus) for c in claims})
     if fresh:
         _set_aside_checkpoints(out)
     sink = progress if progress is not None else ConsoleProgress()
-    doc = {
-        "claims": [],
-        "machine": machine_info(device),
-        "profile": profile,
-        "corpus": corpus,
-        "started": now(),
-        "finished": None,
-    }
+    doc = {"claims": [], "machine": machine_info(device), "profile": profile, "corpus": corpus,
+           "started": now(), "finished": None}  # fmt: skip
     records = dict(previous)
     for index, claim in enumerate(chosen):
         sink.start(index, len(chosen), claim)
         if claim.id in previous:
             record = {**previous[claim.id], **_wording(claim), "reused": True}
         else:  # fresh checkpoints were set aside above: claims in this run share what they train
-            ctx = RunContext(out, profile, device, seed, False, sink.update, corpus)
-            record = run_claim(claim, ctx)
+            record = run_claim(claim, RunContext(out, profile, device, seed, False, sink.update, corpus))
         records[claim.id] = record
         sink.finish(record)
         doc["claims"] = [records[c.id] for c in claims if c.id in records]  # the registry's order
