@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIALS = ROOT / "docs" / "tutorials"
 #: Seconds one notebook may run under the fast switch (kernel start included) before its test fails.
-BUDGET = float(os.environ.get("CIRCUITLAB_TUTORIAL_TIMEOUT", "180"))
+BUDGET = float(os.environ.get("CIRCUITLAB_TUTORIAL_TIMEOUT", "300"))
 
 
 def notebook_env() -> dict[str, str]:
