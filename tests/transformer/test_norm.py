@@ -67,12 +67,18 @@ def test_no_norm_is_the_identity(x) -> None:
     assert NoNorm()(x) is x
 
 
-def test_a_read_only_scale_hook_sees_the_fused_kernels_scale_equal_to_the_formula(ln: LayerNorm, x) -> None:
+def test_a_read_only_scale_hook_sees_the_formulas_scale_beside_the_fused_kernel(ln: LayerNorm, x) -> None:
     seen = {}
     ln.hook_scale.fwd_fns.append(ReadsOnly(lambda a, h: seen.__setitem__("scale", a)))
     ln.hook_normalized.fwd_fns.append(ReadsOnly(lambda a, h: seen.__setitem__("normalized", a)))
     assert not ln.hook_scale.edits
-    out = ln(x)
+    x_in = x.clone().requires_grad_()
+    out = ln(x_in)
+    assert not seen["scale"].requires_grad  # the read-only copy is outside the graph
+    (grad,) = torch.autograd.grad(out.sum(), x_in)
+    (ref_grad,) = torch.autograd.grad(ln.explicit(x_in).sum(), x_in)
+    torch.testing.assert_close(grad, ref_grad, atol=1e-5, rtol=1e-4)
+    out = out.detach()
     var = x.var(-1, unbiased=False, keepdim=True)
     torch.testing.assert_close(seen["scale"], (var + ln.eps).sqrt(), atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(seen["normalized"], (x - x.mean(-1, keepdim=True)) / (var + ln.eps).sqrt())

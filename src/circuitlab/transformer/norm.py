@@ -40,14 +40,17 @@ class LayerNorm(nn.Module):
     def normalize(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         """x_hat, from the fused kernel unless a hook on ``hook_scale`` may edit the scale.
 
-        A hook that only reads the scale (``run_with_cache``) gets it from the same kernel, which
-        returns 1 / sqrt(sigma^2 + eps) beside x_hat."""
+        A hook that only reads the scale (``run_with_cache``) sees sqrt(sigma^2 + eps) computed
+        beside the kernel, outside autograd (x_hat does not depend on this copy). The variance is
+        the mean of the centred squares, as in ``explicit_normalize`` (on CPU ``Tensor.var`` over
+        the last axis is several times slower than the whole fused kernel)."""
         if self.hook_scale.edits:
             return self.explicit_normalize(x)
         if self.hook_scale.active:
-            x_hat, _, rstd = torch.native_layer_norm(x, self.w.shape, None, None, self.eps)
-            self.hook_scale(rstd.reciprocal())
-            return x_hat
+            with torch.no_grad():
+                centered = x - x.mean(-1, keepdim=True)
+                scale = (centered.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()
+            self.hook_scale(scale)
         return F.layer_norm(x, self.w.shape, None, None, self.eps)
 
     def explicit_normalize(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
