@@ -29,6 +29,8 @@ from circuitlab.errors import CircuitlabError
 from circuitlab.files import atomic_write
 
 FAST_ENV = "CIRCUITLAB_TUTORIAL_FAST"
+#: The source checkout's root: ``docs/tutorials/`` is under it (an installed wheel has no ``docs/``).
+ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SOLUTION_JS = """document.querySelectorAll(".celltag_solution .jp-Cell-inputWrapper").forEach(function (inp) {
   var box = document.createElement("details"), label = document.createElement("summary");
@@ -171,6 +173,20 @@ def build(folder: str | Path, out_dir: str | Path, fast: bool = False, timeout: 
         _, page = render(source, out_dir, kernel_env(fast), timeout, source.with_suffix(".ipynb"))
         pages.append(page)
     return atomic_write(Path(out_dir) / "index.html", index_html(pages))
+
+
+def href(tutorial: str, page_dir: str | Path) -> str | None:
+    """A link from a page in ``page_dir`` to ``tutorial`` (``"docs/tutorials/01_perceptron_mlp.py"``):
+    its rendered page when ``make tutorials`` wrote one, else its source; None when neither exists."""
+    source = ROOT / tutorial
+    rendered = source.parent / "_build" / f"{source.stem}.html"
+    target = rendered if rendered.is_file() else source
+    if not target.is_file():
+        return None
+    try:
+        return Path(os.path.relpath(target, Path(page_dir).resolve())).as_posix()
+    except ValueError:  # on another drive (Windows) there is no relative path
+        return target.as_uri()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -6,7 +6,8 @@ Unicode), and, separately, the claim as checked (``checked``: one sentence sayin
 actually tested). It holds the claim functions themselves, imported, so renaming a module breaks
 an import (and a fast test), not a row at run time. ``headline`` names the key of ``measured``
 shown in the verdict table (the first number when empty); ``corpus`` marks the language-model
-claims, which train on the run's corpus (``circuitlab reproduce --corpus``).
+claims, which train on the run's corpus (``circuitlab reproduce --corpus``); ``tutorial`` is the
+notebook under ``docs/tutorials/`` that walks the claim step by step (the report links it).
 
 A claim function takes a :class:`~circuitlab.experiments.base.RunContext` and returns a
 :class:`~circuitlab.experiments.base.ClaimResult`; :meth:`Claim.run` writes the id and the seed
@@ -57,6 +58,7 @@ class Claim:
     experiment: Experiment
     headline: str = ""
     corpus: bool = False  # trains on the run's corpus (``RunContext.corpus``, ``reproduce --corpus``)
+    tutorial: str = ""  # e.g. "docs/tutorials/01_perceptron_mlp.py"; "" when no tutorial walks it
 
     def __post_init__(self) -> None:
         if not self.id.isidentifier():
@@ -85,38 +87,38 @@ CLAIMS: tuple[Claim, ...] = (
           "The prediction for input 2 is tensor([0.6225], grad_fn=<MulBackward0>).",
           "The seed's neuron (w = [1,0,0,0,0] in float16, b = 0.5) prints 0.8176 for e1 and 0.6225 for "
           "e3, to the 4 decimals PyTorch prints.",
-          perceptron),
+          perceptron, tutorial="docs/tutorials/01_perceptron_mlp.py"),
     Claim("mlp", "A multilayer perceptron learns digits", "Multilayer Perceptron",
           "A multilayer perceptron is the typical ANN. It consists of multiple neurons organized in a layer "
           "and those layers combine sequentially into a network.",
           "An MLP with one sigmoid hidden layer (64 -> 64 -> 10), trained with Adam on scikit-learn's 8x8 "
           "digits, classifies at least 95% of a held-out 25% split correctly.",
-          mlp_digits),
+          mlp_digits, tutorial="docs/tutorials/01_perceptron_mlp.py"),
     Claim("lstm_memory", "LSTM gates fix the RNN's forgetting", "Long Short Term Memory Network",
           "For any new input, vanilla RNNs would completely modify the hidden state which would lead to "
           "“forgetting”. To prevent this amnesia, LSTM were modified with 3 gates- forget gate, input gate "
           "and output gate.",
           "On delayed recall with the same parameter budget and training, the RNN falls to near chance "
           "(at most 2x chance) at some lag, and at every such lag the LSTM still recalls at least 95%.",
-          memory, "lags_lstm_holds"),
+          memory, "lags_lstm_holds", tutorial="docs/tutorials/02_rnn_lstm.py"),
     Claim("vae", "A VAE generates from its latent space", "Variational Autoencoders",
           "VAEs are designed to generate new data points by sampling from the learned latent space "
           "distributions, whereas traditional autoencoders primarily focus on reconstructing the input "
           "without a generative aspect.",
           "A VAE trained on the digits cuts its test negative ELBO to at most 0.75x the untrained model's, "
           "and samples from its prior lie closer to real digits than per-pixel-shuffled digits do.",
-          vae_digits),
+          vae_digits, tutorial="docs/tutorials/03_vae.py"),
     Claim("positional_encoding", "Sinusoidal positional encoding", "Transformer",
           "Each position in the input sequence is represented using a combination of various sine and "
           "cosine functions where each dimension in a token embedding is represented by unique frequencies.",
           "circuitlab's sinusoidal table equals sin/cos(p / 10000^(2i/d)) to 1e-6, has one distinct "
           "frequency per sin/cos pair, and shifting a position by k rotates each pair by a fixed angle.",
-          positional_encoding),
+          positional_encoding, tutorial="docs/tutorials/04_transformer_parts.py"),
     Claim("layernorm", "LayerNorm from its formula", "Transformer",
           "For an input vector x, the Layer Normalization is computed as: x̂ᵢ = (xᵢ − μ) / √(σ² + ε)",
           "The formula computed step by step equals torch's layer_norm to 1e-5, and every normalised "
           "vector has mean 0 and variance 1.",
-          layernorm),
+          layernorm, tutorial="docs/tutorials/04_transformer_parts.py"),
     Claim("no_privileged_basis", "The residual stream has no privileged basis", "Residual Stream",
           "Any communication to and from the residual stream only happens in terms of linear operations- "
           "addition or linear map- thus endowing transformers a great deal of linearity. This also has the "
@@ -124,14 +126,14 @@ CLAIMS: tuple[Claim, ...] = (
           "Rotating the residual stream of a LayerNorm-free random transformer (writers W R, readers R^T W) "
           "leaves its logits unchanged to 1e-4, while with a non-uniform LayerNorm gain they change by "
           "more than 1e-2.",
-          no_privileged_basis),
+          no_privileged_basis, tutorial="docs/tutorials/05_framework.py"),
     Claim("virtual_weights", "Virtual weights connect any two layers", "Virtual Weights",
           "The linearity of the residual stream means that the amount of connection between any two layer "
           "can be quantified as \"virtual weights\" that indicate extent to which the later layer reads the "
           "information written by the previous layer.",
           "In a LayerNorm-free 2-layer random transformer, layer 1's values equal the embedding path plus "
           "each layer-0 head's output through the virtual weight W_O^0 W_V^1, to 1e-4.",
-          virtual_weights),
+          virtual_weights, tutorial="docs/tutorials/05_framework.py"),
     Claim("superposition_pentagon", "Five sparse features in two dimensions", "Superposition",
           "Due to the dimensionality difference in the residual stream and other model components leading "
           "to bottleneck activations, superposition occurs where each dimension is not a unique "
@@ -161,14 +163,14 @@ CLAIMS: tuple[Claim, ...] = (
           "The attention heads are independent and additive.",
           "In a 2-layer random transformer, the per-head writes z^h W_O^h summed over heads, plus b_O, "
           "equal the fused attention output to 1e-4 in every layer.",
-          additive_heads),
+          additive_heads, tutorial="docs/tutorials/05_framework.py"),
     Claim("refactor_ov", "W_OV can be factored any way", "Attention Circuits",
           "Within an attention block, the series of multiplications are actually associative and the order "
           "doesn't really matter. For example, the W_OV can be factorized in any way to get a W_O and a W_V, "
           "same goes for W_QK though OV and QK are very different functions.",
           "Replacing every head's W_V, W_O by W_V M, M⁻¹ W_O and W_Q, W_K by W_Q N, W_K N⁻ᵀ (random "
           "invertible M, N) leaves W_OV, W_QK and the logits unchanged to 1e-4.",
-          refactor_ov),
+          refactor_ov, tutorial="docs/tutorials/05_framework.py"),
     Claim("zero_layer_bigram", "A zero-layer transformer is a bigram table", "Reverse Engineering",
           "Zero layer Transformers: They emulate bigram statistics.",
           "A 0-layer transformer trained on the Python standard library predicts like the corpus's bigram "

@@ -28,7 +28,7 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run = Path(run_dir)
     doc = load_results(run)
     target = Path(out) if out is not None else run / REPORT_NAME
-    return atomic_write(target, build_html(doc, run))
+    return atomic_write(target, build_html(doc, run, target.parent))
 
 
 def ordered_claims(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -39,13 +39,15 @@ def ordered_claims(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(claims, key=lambda c: (rank.get(c["id"], len(rank)), claims.index(c)))
 
 
-def build_html(doc: dict[str, Any], run_dir: Path) -> str:
+def build_html(doc: dict[str, Any], run_dir: Path, page_dir: Path | None = None) -> str:
+    """The page; ``page_dir`` (default ``run_dir``) is where it will be written, for the tutorial links."""
     from circuitlab.experiments.registry import VIEWER_CLAIM
 
     claims = ordered_claims(doc["claims"])
     viewer, dash = _viewer_block(run_dir), dashboard_block(run_dir)
     extra = {VIEWER_CLAIM: viewer, DASHBOARD_CLAIM: dash}
-    sections = [_claim_section(c, run_dir, extra.get(c["id"], "")) for c in claims]
+    links = tutorial_links(page_dir or run_dir)
+    sections = [_claim_section(c, run_dir, extra.get(c["id"], ""), links.get(c["id"], "")) for c in claims]
     if viewer and VIEWER_CLAIM not in {c["id"] for c in claims}:
         sections.append(f'<section class="claim" id="viewer"><h2>Attention viewer</h2>{viewer}</section>')
     script = f"<script>{VIEWER_JS}</script>" if viewer else ""
@@ -121,7 +123,22 @@ def _badge(verdict: str) -> str:
     return f'<span class="verdict {kind}">{kind}</span>'
 
 
-def _claim_section(c: dict[str, Any], run_dir: Path, viewer: str) -> str:
+def tutorial_links(page_dir: Path) -> dict[str, str]:
+    """Claim id -> a paragraph linking the tutorial that walks it (the registry's ``tutorial``)."""
+    from circuitlab.experiments.registry import CLAIMS
+    from circuitlab.tutorials import href
+
+    links = {}
+    for claim in (c for c in CLAIMS if c.tutorial):
+        target, name = href(claim.tutorial, page_dir), e(Path(claim.tutorial).name)
+        shown = f'<a href="{e(target)}">{name}</a>' if target else f"<code>{e(claim.tutorial)}</code>"
+        links[claim.id] = (
+            f'<p class="tutorial"><strong>Tutorial:</strong> {shown} walks this claim step by step.</p>'
+        )
+    return links
+
+
+def _claim_section(c: dict[str, Any], run_dir: Path, viewer: str, tutorial: str = "") -> str:
     kind = "pass" if c["verdict"] == "pass" else "fail"
     parts = [
         f'<section class="claim {kind}" id="claim-{e(c["id"])}">',
@@ -131,6 +148,7 @@ def _claim_section(c: dict[str, Any], run_dir: Path, viewer: str) -> str:
     ]
     if c.get("checked"):
         parts.append(f'<p class="restated"><strong>Checked as:</strong> {e(str(c["checked"]))}</p>')
+    parts.append(tutorial)
     parts.append('<div class="facts-grid"><div>')
     parts.append(f"<h3>What was run</h3><p>{e(str(c.get('ran') or '—'))}</p>")
     if c.get("corpus"):
