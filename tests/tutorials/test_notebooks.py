@@ -72,3 +72,10 @@ def test_has_header_exercises_and_hidden_solutions(source: Path) -> None:
     heading = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "## Exercises" in c.source]
     assert heading, f"{source.name}: no '## Exercises' markdown cell"
     assert any(i > heading[0] for i in solutions), f"{source.name}: no solution cell after '## Exercises'"
+
+
+def test_the_readme_links_every_tutorial() -> None:
+    readme = (TUTORIALS.parents[1] / "README.md").read_text()
+    linked = set(re.findall(r"\]\((docs/tutorials/0\d_\w+\.py)\)", readme))
+    assert {f"docs/tutorials/{p.name}" for p in NOTEBOOKS} <= linked
+    assert "make tutorials" in readme
