@@ -31,6 +31,7 @@ from circuitlab.files import atomic_write
 FAST_ENV = "CIRCUITLAB_TUTORIAL_FAST"
 #: The source checkout's root: ``docs/tutorials/`` is under it (an installed wheel has no ``docs/``).
 ROOT = Path(__file__).resolve().parents[2]
+DESCRIPTION = 200  # characters of a tutorial's description on the index
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SOLUTION_JS = """document.querySelectorAll(".celltag_solution .jp-Cell-inputWrapper").forEach(function (inp) {
   var box = document.createElement("details"), label = document.createElement("summary");
@@ -113,8 +114,10 @@ def page_info(nb: Any, file: str) -> Page:
     lines = [line.strip() for line in text.splitlines()]
     title = next((line[2:].strip() for line in lines if line.startswith("# ")), file)
     prose = " ".join(line for line in lines if line and not line.startswith("#"))
-    sentence = re.split(r"(?<=[.!?])\s", prose, maxsplit=1)[0]
-    return Page(file, title, re.sub(r"[*`_]", "", sentence))
+    sentence = re.sub(r"[*`_]", "", re.split(r"(?<=[.!?])\s", prose, maxsplit=1)[0])
+    if len(sentence) > DESCRIPTION:
+        sentence = sentence[:DESCRIPTION].rsplit(" ", 1)[0] + " …"
+    return Page(file, title, sentence)
 
 
 def to_html(nb: Any, title: str) -> str:

@@ -9,13 +9,17 @@ import pytest
 pytest.importorskip("jupytext")
 pytest.importorskip("nbconvert")
 
+import jupytext  # noqa: E402
+
 from circuitlab.tutorials import (  # noqa: E402
+    DESCRIPTION,
     FAST_ENV,
     TutorialError,
     build,
     execute,
     kernel_env,
     load,
+    page_info,
 )
 
 HEADER = """# ---
@@ -77,3 +81,10 @@ def test_the_budget_bounds_the_whole_notebook(tmp_path: Path) -> None:
     src = write(tmp_path, "03_slow.py", HEADER + cells)
     with pytest.raises(TutorialError, match="ran past its 4 s budget"):
         execute(load(src), tmp_path, kernel_env(fast=True), 4, src.name)
+
+
+def test_a_long_first_sentence_is_cut_on_a_word_for_the_index() -> None:
+    nb = jupytext.reads(HEADER.replace("It prints **one** number.", "word " * 80 + "end."), fmt="py:percent")
+    page = page_info(nb, "01_tiny.html")
+    assert page.title == "Tiny tutorial" and page.description.endswith("word …")
+    assert len(page.description) <= DESCRIPTION + 2
