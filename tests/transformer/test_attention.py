@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from tiny_models import tiny_model, tokens
 
-from circuitlab.transformer.attention import Attention
+from circuitlab.hooks import ReadsOnly
+from circuitlab.transformer.attention import Attention, softmax_into
 
 D_MODEL, N_HEADS, D_HEAD, N_CTX = 12, 3, 4, 9
 
@@ -162,3 +163,39 @@ def test_a_cached_hook_result_sums_to_the_attention_output() -> None:
     for layer in range(2):
         total = cache["result", layer].sum(-2) + model.blocks[layer].attn.b_O
         torch.testing.assert_close(total, cache["attn_out", layer], atol=1e-5, rtol=1e-5)
+
+
+def test_softmax_into_writes_over_the_scores() -> None:
+    scores = torch.randn(2, 3, 5, generator=torch.Generator().manual_seed(0))
+    expected = torch.softmax(scores, dim=-1)
+    out = softmax_into(scores)
+    assert out.data_ptr() == scores.data_ptr()
+    torch.testing.assert_close(scores, expected)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # torch loading its jvp rules
+def test_softmax_into_falls_back_under_vmap_and_forward_mode_ad() -> None:
+    scores = torch.randn(4, 3, 5, generator=torch.Generator().manual_seed(0))
+    tangent = torch.randn(4, 3, 5, generator=torch.Generator().manual_seed(1))
+    expected = torch.func.jvp(lambda s: torch.softmax(s, dim=-1), (scores,), (tangent,))
+    torch.testing.assert_close(torch.func.vmap(softmax_into)(scores.clone()), expected[0])
+    got = torch.func.jvp(lambda s: softmax_into(s * 1.0), (scores,), (tangent,))
+    torch.testing.assert_close(got, expected)
+
+
+def test_softmax_into_lets_other_errors_through() -> None:
+    with pytest.raises(RuntimeError, match="out=.* don't support automatic differentiation"):
+        softmax_into(torch.randn(2, 5, requires_grad=True))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # torch loading its jvp rules
+def test_jvp_through_the_in_place_softmax_equals_the_path_that_keeps_the_scores(attn: Attention) -> None:
+    x, dx = x_of(seed=3), x_of(seed=4)
+    attn.hook_pattern.fwd_fns.append(ReadsOnly(lambda p, h: None))  # explicit path, softmax in place
+    in_place = torch.func.jvp(attn, (x,), (dx,))
+    attn.hook_attn_scores.fwd_fns.append(ReadsOnly(lambda s, h: None))  # scores kept: a fresh softmax
+    kept = torch.func.jvp(attn, (x,), (dx,))
+    torch.testing.assert_close(in_place, kept)
+    attn.hook_pattern.fwd_fns.clear()
+    attn.hook_attn_scores.fwd_fns.clear()
+    torch.testing.assert_close(in_place[0], attn(x))  # and equals the unhooked SDPA path

@@ -178,12 +178,20 @@ class Attention(nn.Module):
         return rearrange(per_head, "h (b p) d -> b p h d", b=batch, p=n)
 
 
+# How torch.func.vmap and forward-mode AD (torch.func.jvp, jacfwd, torch.autograd.forward_ad) refuse
+# the out= softmax; each raises before writing anything, and there is no public query for either mode.
+NO_OUT_RULE = ("Batching rule not implemented for", "Trying to use forward AD with")
+
+
 def softmax_into(scores: Float[Tensor, "... pos"]) -> Float[Tensor, "... pos"]:
     """softmax over the last axis written over ``scores`` (which nobody else may hold).
 
-    ``torch.softmax(out=scores)``; torch.func transforms (vmap) have no batching rule for ``out=``
-    and raise before writing anything, so there the softmax gets memory of its own."""
+    ``torch.softmax(out=scores)``. Under vmap or forward-mode AD, which have no rule for ``out=``
+    (errors starting with ``NO_OUT_RULE``), the softmax gets memory of its own; any other error,
+    e.g. ``scores`` requiring grad, propagates."""
     try:
         return torch.softmax(scores, dim=-1, out=scores)
-    except RuntimeError:
+    except RuntimeError as err:
+        if not str(err).startswith(NO_OUT_RULE):
+            raise
         return torch.softmax(scores, dim=-1)
