@@ -3,10 +3,10 @@
 Each tutorial in ``docs/tutorials/`` is a jupytext percent-format file (the reviewed source). It is
 read with jupytext, executed top to bottom in a fresh Jupyter kernel (nbclient) whose working
 directory is the tutorial's folder, and rendered with nbconvert's ``lab`` template (figures inline as
-base64 PNGs, so a page opens from disk). Solution cells (tag ``solution``) are folded into a
-``<details>`` element by a few lines of inline JavaScript. ``CIRCUITLAB_TUTORIAL_FAST=1`` in the
-kernel's environment asks a notebook to shrink its training (the tests); ``make tutorials`` runs
-without it::
+base64 PNGs, so a page opens from disk). Solution cells (tag ``solution``), source and outputs,
+are folded into a ``<details>`` element by a few lines of inline JavaScript.
+``CIRCUITLAB_TUTORIAL_FAST=1`` in the kernel's environment asks a notebook to shrink its training
+(the tests); ``make tutorials`` runs without it::
 
     python -m circuitlab.tutorials [--fast] [--timeout S] [--out DIR] [SRC_DIR]
 
@@ -33,10 +33,12 @@ FAST_ENV = "CIRCUITLAB_TUTORIAL_FAST"
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTION = 200  # characters of a tutorial's description on the index
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-SOLUTION_JS = """document.querySelectorAll(".celltag_solution .jp-Cell-inputWrapper").forEach(function (inp) {
+SOLUTION_JS = """document.querySelectorAll(".jp-CodeCell.celltag_solution").forEach(function (cell) {
   var box = document.createElement("details"), label = document.createElement("summary");
   label.textContent = "Solution (click to show)";
-  box.appendChild(label); inp.parentNode.insertBefore(box, inp); box.appendChild(inp);
+  box.appendChild(label);
+  while (cell.firstChild) box.appendChild(cell.firstChild);
+  cell.appendChild(box);
 });"""
 
 
