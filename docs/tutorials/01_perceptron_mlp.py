@@ -212,7 +212,7 @@ assert f"{neuron_09(X1).item():.4f}" == "0.9000"
 # **2.** The seed's `LayerPerceptron` printed `[0.2380, 0.0548, 0.3006]` for input 1 and
 # `[0.7495, 0.1141, 0.4705]` for input 2, from random weights we cannot recover. Set the weights of
 # `cl.nets.MLP(sizes=[5, 3])` (with `b = 0`) so that it prints exactly those numbers.
-# *Hint:* a one-hot input reads one row of $W$.
+# *Hint:* a one-hot input reads one row of `W`.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 seed_1, seed_2 = torch.tensor([0.2380, 0.0548, 0.3006]), torch.tensor([0.7495, 0.1141, 0.4705])
