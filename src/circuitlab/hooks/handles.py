@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from torch import Tensor
@@ -81,13 +81,58 @@ class ReadsOnly:
         call_hook(self.fn, self.keyword, x, hook)
 
 
+class AliasedHookPoint:
+    """A hook point seen under another name (``add_hook(..., alias_names=[...])``): ``name`` and
+    ``layer()`` come from the alias, everything else (``ctx`` included) from the hook point."""
+
+    __slots__ = ("name", "target")
+
+    def __init__(self, name: str, target: HookPoint) -> None:
+        self.name, self.target = name, target
+
+    def layer(self) -> int:
+        from circuitlab.hooks.hook_point import layer_of
+
+        return layer_of(self.name)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr == "target":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(attr)
+        return getattr(self.target, attr)
+
+
+class ScaledGrad:
+    """A gradient whose ``.sum()`` to one number is multiplied by ``scale`` (TransformerLens's
+    ``HookPoint.backward_scale``); every other attribute is the gradient's own (its own fields
+    are underscored so that none hides one of the tensor's)."""
+
+    __slots__ = ("_grad", "_scale")
+
+    def __init__(self, grad: Tensor, scale: float) -> None:
+        self._grad, self._scale = grad, scale
+
+    def sum(self, *args: Any, **kwargs: Any) -> Tensor:
+        total = self._grad.sum(*args, **kwargs)
+        return total * self._scale if total.numel() == 1 else total
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr == "_grad":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(attr)
+        return getattr(self._grad, attr)
+
+    def __repr__(self) -> str:
+        return f"ScaledGrad(scale={self._scale}, grad={self._grad!r})"
+
+
 class LensHandle:
     """One attached hook, as TransformerLens's ``LensHandle``: ``user_hook`` (the function),
     ``is_permanent``, ``context_level`` (the ``hooks()`` block that attached it, None outside
-    one) and ``hook.remove()`` (``hook`` is the handle itself). Calling it calls ``user_hook``."""
+    one) and ``hook.remove()`` (``hook`` is the handle itself). Calling it calls ``user_hook``
+    (once per name in ``alias_names``, each call seeing the last one's replacement)."""
 
     __slots__ = (
-        "user_hook", "is_permanent", "context_level", "point", "dir", "entry", "keyword", "__weakref__",
+        "user_hook", "is_permanent", "context_level", "point", "dir", "entry", "keyword", "alias_names",
+        "__weakref__",
     )  # fmt: skip
 
     def __init__(
@@ -98,15 +143,24 @@ class LensHandle:
         is_permanent: bool = False,
         context_level: int | None = None,
         entry: object = None,
+        alias_names: Sequence[str] | None = None,
     ) -> None:
         self.user_hook, self.point, self.dir = user_hook, point, dir
         self.is_permanent, self.context_level = is_permanent, context_level
         self.entry = entry  # what the hook point's list holds, when not this handle (no self-reference:
         # a cycle would keep run_with_cache's saving hook, and so its cache, alive until a gc run)
         self.keyword = by_keyword(user_hook)
+        self.alias_names = None if alias_names is None else tuple(alias_names)
 
     def __call__(self, x: Tensor, hook: HookPoint) -> Any:
-        return call_hook(self.user_hook, self.keyword, x, hook)
+        if self.alias_names is None:
+            return call_hook(self.user_hook, self.keyword, x, hook)
+        replaced = False
+        for name in self.alias_names:
+            out = call_hook(self.user_hook, self.keyword, x, AliasedHookPoint(name, hook))
+            if out is not None:
+                x, replaced = out, True
+        return x if replaced else None
 
     @property
     def hook(self) -> LensHandle:
@@ -129,4 +183,4 @@ def reads_only(fn: object) -> bool:
     return isinstance(fn, ReadsOnly) or (isinstance(fn, LensHandle) and isinstance(fn.user_hook, ReadsOnly))
 
 
-__all__ = ["LensHandle", "ReadsOnly", "by_keyword", "reads_only"]
+__all__ = ["AliasedHookPoint", "LensHandle", "ReadsOnly", "ScaledGrad", "by_keyword", "reads_only"]

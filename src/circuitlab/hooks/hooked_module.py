@@ -12,14 +12,14 @@ from torch import Tensor, nn
 
 from circuitlab.errors import HookNameError, ShapeError
 from circuitlab.hooks.cache import ActivationCache
-from circuitlab.hooks.hook_point import Direction, HookFn, HookPoint, ReadsOnly, check_dir
-from circuitlab.hooks.slice import Slice
+from circuitlab.hooks.caching import CachingHooks
+from circuitlab.hooks.hook_point import Direction, HookFn, HookPoint, check_dir
 
 NameSelector = str | Sequence[str] | Callable[[str], bool] | None
 HookSpec = tuple[str | Callable[[str], bool], HookFn]
 
 
-class HookedModule(nn.Module):
+class HookedModule(CachingHooks, nn.Module):
     """An ``nn.Module`` whose named activations are ``HookPoint``s.
 
     Hook names come from ``named_modules()`` (``blocks.0.attn.hook_pattern``). ``hooks()`` attaches
@@ -27,7 +27,8 @@ class HookedModule(nn.Module):
     and ``run_with_cache`` are built on it. ``add_hook``/``add_perma_hook``/``reset_hooks`` manage
     hooks that outlive a call, with TransformerLens's semantics: each ``hooks()`` block has a
     context level (1 for the outermost), its hooks carry it, and leaving the block removes the
-    non-permanent hooks of that level only.
+    non-permanent hooks of that level only. TransformerLens's caching-hook methods
+    (``add_caching_hooks``, ``get_caching_hooks``, ``list_hooks``, ...) come from ``CachingHooks``.
     """
 
     context_level: int = 0
@@ -111,10 +112,12 @@ class HookedModule(nn.Module):
         level: int | None = None,
     ) -> None:
         """Remove the non-permanent hooks (of context ``level`` only, when given; permanent ones
-        too with ``including_permanent``) and, by default, every hook point's ``ctx``."""
+        too with ``including_permanent``) and, by default, every hook point's ``ctx``; sets
+        ``is_caching`` to False (as TransformerLens)."""
         if clear_contexts:
             self.clear_contexts()
         self.remove_all_hook_fns(direction, including_permanent=including_permanent, level=level)
+        self.is_caching = False
 
     @contextmanager
     def hooks(
@@ -182,11 +185,10 @@ class HookedModule(nn.Module):
         keeps those positions only (an int keeps its axis); ``reset_hooks_end`` and
         ``clear_contexts`` as in ``hooks()``.
         """
-        store: dict[str, Tensor] = {}
-        keep = _saver(store, device, cache_dtype, Slice.unwrap(pos_slice))
-        names = self._select(names_filter, self.hook_dict)
-        bwd = [(names, lambda grad, hook: keep(grad, hook, "_grad"))] if incl_bwd else []
-        with self.hooks([(names, ReadsOnly(keep))], bwd, reset_hooks_end, clear_contexts):
+        store, fwd, bwd = self.get_caching_hooks(
+            names_filter, incl_bwd, device, pos_slice=pos_slice, cache_dtype=cache_dtype
+        )
+        with self.hooks(fwd, bwd, reset_hooks_end, clear_contexts):
             out = self(*args, **kwargs)
             if incl_bwd:
                 if not isinstance(out, Tensor) or out.numel() != 1:
@@ -198,24 +200,3 @@ class HookedModule(nn.Module):
                 out.backward()
         cache = ActivationCache(store, model=self)
         return out, cache.remove_batch_dim() if remove_batch_dim else cache
-
-
-HEAD_VECTORS = ("hook_q", "hook_k", "hook_v", "hook_z", "hook_result")  # [..., pos, n_heads, d]
-
-
-def _saver(store: dict[str, Tensor], device: Any, dtype: torch.dtype | None, pos_slice: Slice) -> Callable:
-    """The hook run_with_cache attaches: store a detached copy of the activation under its name."""
-
-    def keep(act: Tensor, hook: HookPoint, suffix: str = "") -> None:
-        act = act.detach()
-        if device is not None:
-            act = act.to(device)
-        if dtype is not None and act.is_floating_point():
-            act = act.to(dtype)
-        if pos_slice.mode != "identity":
-            pos_dim = -3 if hook.name.endswith(HEAD_VECTORS) else -2  # a pattern's query axis is -2
-            if act.ndim >= -pos_dim:
-                act = pos_slice.apply(act, dim=pos_dim)
-        store[hook.name + suffix] = act
-
-    return keep

@@ -125,8 +125,8 @@ def set_flag(model: nn.Module, flag: str, on: bool) -> None:
 
 
 class OptionalHooks:
-    """TransformerLens's ``set_use_*`` switches (mixed into ``Transformer``), and a
-    ``run_with_cache`` whose default keeps the optional points that are switched on."""
+    """TransformerLens's ``set_use_*`` switches (mixed into ``Transformer``), and caching (``run_with_cache``,
+    ``get_caching_hooks``, ...) whose default keeps the optional points that are switched on."""
 
     use_attn_result = use_split_qkv_input = use_attn_in = use_hook_mlp_in = use_hook_tokens = False
 
@@ -158,18 +158,19 @@ class OptionalHooks:
             del self.hook_tokens
         self.use_hook_tokens = use_hook_tokens
 
-    def run_with_cache(self, *args: Any, names_filter: Any = None, **kwargs: Any) -> tuple[Any, Any]:
-        """``HookedModule.run_with_cache``; with no ``names_filter`` every hook point but the optional
-        ones switched off. A filter that names an optional point computes it; a predicate selects
-        hook_result and hook_mlp_in but never a switched-off per-head input copy (that would change
-        the shapes LN1's hooks see, which TransformerLens's predicates never do)."""
+    def cache_selection(self, names_filter: Any) -> list[str]:
+        """The names ``run_with_cache`` and the caching hooks keep: with no ``names_filter`` every
+        hook point but the optional ones switched off. A filter that names an optional point
+        computes it; a predicate selects hook_result and hook_mlp_in but never a switched-off
+        per-head input copy (that would change the shapes LN1's hooks see, which TransformerLens's
+        predicates never do)."""
         off = switched_off(self)
         if names_filter is None:
             names_filter = [name for name in self.hook_dict if name not in off]
         elif callable(names_filter):  # a predicate never switches the heads to per-head input copies
             copies, selects = {n for n in off if n.endswith(INPUT_HOOKS)}, names_filter
             names_filter = lambda name: selects(name) and name not in copies  # noqa: E731
-        return super().run_with_cache(*args, names_filter=names_filter, **kwargs)
+        return super().cache_selection(names_filter)
 
 
 __all__ = [
