@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # tqdm.auto warns in kernels without ipywidgets
 
 from circuitlab.data.tokenizer import Tokenizer
 from circuitlab.errors import TrainingError
