@@ -168,3 +168,34 @@ def test_switches_are_checked() -> None:
         tiny_model().set_use_hook_mlp_in(True)
     with pytest.raises(ConfigError, match="True or False"):
         tiny_model().set_use_attn_result("yes")
+
+
+@pytest.mark.parametrize("n_kv", [1, 2])
+@pytest.mark.parametrize("positional", ["learned", "shortformer", "rotary"])
+def test_split_inputs_with_grouped_query_attention_give_one_copy_per_key_value_head(n_kv, positional) -> None:
+    model, toks = tiny_model(n_heads=4, n_key_value_heads=n_kv, positional=positional), tokens()
+    clean = model(toks)
+    model.set_use_split_qkv_input(True)
+    names = ("hook_q_input", "hook_k_input", "hook_v_input", "hook_resid_pre")
+    logits, cache = model.run_with_cache(toks, names_filter=lambda n: n.endswith(names))
+    torch.testing.assert_close(logits, clean, atol=1e-5, rtol=1e-5)
+    assert cache["blocks.1.hook_q_input"].shape == (3, 10, 4, model.cfg.d_model)
+    assert cache["blocks.1.hook_k_input"].shape == cache["blocks.1.hook_v_input"].shape == (3, 10, n_kv, 16)
+
+    def zero_last_kv_head(x, hook):  # in place: the copy must be the head's own memory, also for n_kv=1
+        x[:, :, -1] = 0
+
+    edit = [("blocks.1.hook_k_input", zero_last_kv_head), ("blocks.1.hook_v_input", zero_last_kv_head)]
+    with model.hooks(fwd_hooks=edit):
+        _, edited = model.run_with_cache(toks, names_filter=lambda n: n.startswith("blocks.1.hook_resid"))
+    torch.testing.assert_close(edited["resid_pre", 1], cache["resid_pre", 1])  # the stream is untouched
+    assert not torch.allclose(edited["resid_post", 1], model.run_with_cache(toks)[1]["resid_post", 1])
+
+
+def test_attn_in_with_grouped_query_attention_names_the_split_inputs_as_the_fix() -> None:
+    model, toks = tiny_model(n_heads=4, n_key_value_heads=2), tokens()
+    with pytest.raises(ConfigError, match=r"n_key_value_heads=2 .*use set_use_split_qkv_input\(True\)"):
+        model.set_use_attn_in(True)
+    with pytest.raises(ConfigError, match="hook_attn_in"):
+        model.run_with_hooks(toks, fwd_hooks=[("blocks.0.hook_attn_in", lambda x, hook: None)])
+    model.set_use_attn_in(False)  # switching it off is always allowed

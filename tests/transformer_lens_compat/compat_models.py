@@ -69,3 +69,24 @@ def both(pair, scenario):
 def recorder(log: list, tag: str):
     """A hook that appends (tag, hook.name) to ``log``."""
     return lambda act, hook: log.append((tag, hook.name))
+
+
+def make_gqa_pair(n_kv_heads: int = 2, positional: str = "learned", seed: int = 0):
+    """(ours, theirs) with grouped-query attention: 4 query heads sharing ``n_kv_heads`` key/value
+    heads. ``to_transformer_lens`` refuses GQA, so the twin is built here: the same
+    HookedTransformerConfig plus ``n_key_value_heads``, loaded with our weights (TL's GQA stores
+    ``_W_K``, ``_W_V``, ``_b_K``, ``_b_V`` under circuitlab's names)."""
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    from circuitlab.interop.transformer_lens import _tl_config_kwargs
+
+    cfg = TransformerConfig(
+        n_layers=2, d_model=16, n_heads=4, d_head=4, d_vocab=D_VOCAB, n_ctx=N_CTX, d_mlp=12,
+        attn_only=False, positional=positional, n_key_value_heads=n_kv_heads, init_range=0.3, seed=seed,
+    )  # fmt: skip
+    ours = randomise_non_weights(Transformer(cfg), seed=seed + 1)
+    kwargs = _tl_config_kwargs(cfg.replace(n_key_value_heads=None)) | {"n_key_value_heads": n_kv_heads}
+    theirs = HookedTransformer(HookedTransformerConfig(**kwargs))
+    missing, unexpected = theirs.load_state_dict(ours.state_dict(), strict=False)
+    assert not unexpected and all(k.endswith((".mask", ".IGNORE")) for k in missing), (missing, unexpected)
+    return ours.eval(), theirs.eval()

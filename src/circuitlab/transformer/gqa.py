@@ -65,10 +65,14 @@ class GroupedQueryAttention(Attention):
         self, x_q: Tensor, x_k: Tensor, x_v: Tensor, qk_pos: Tensor | None
     ) -> tuple[HeadVecs, KVHeads, KVHeads]:
         """q [batch, pos, n_heads, d_head]; k, v [batch, pos, n_kv_heads, d_head]; one fused
-        matmul with [W_Q | _W_K | _W_V] when the three inputs are one tensor."""
+        matmul with [W_Q | _W_K | _W_V] when the three inputs are one tensor. Per-head inputs
+        (``set_use_split_qkv_input``) have one copy per query head for q and per key/value head
+        for k and v."""
         if qk_pos is not None:
             x_q, x_k = x_q + qk_pos, x_k + qk_pos
         stacks = ((self.W_Q, self.b_Q), (self._W_K, self._b_K), (self._W_V, self._b_V))
+        if x_q.ndim == 4:  # per-head inputs: [.., n_heads, d_model] for q, [.., n_kv_heads, d_model] k, v
+            return tuple(self.project(x, W, b) for x, (W, b) in zip((x_q, x_k, x_v), stacks, strict=True))
         if not (x_q is x_k and x_k is x_v):
             return tuple(
                 self.heads(affine(x, *flat(W, b)), W.shape[0])

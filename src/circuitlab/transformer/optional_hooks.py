@@ -14,13 +14,17 @@ only under a config flag. circuitlab has the same switches (``model.set_use_attn
 ``run_with_cache()`` with no filter keeps the points that are switched on, as TransformerLens's.
 
 With per-head inputs head h reads LN1(q_in^h) + W_pos, LN1(k_in^h) + W_pos and LN1(v_in^h): the
-same numbers as the shared input, so an edit to one head's copy changes that head only.
+same numbers as the shared input, so an edit to one head's copy changes that head only. With
+grouped-query attention hook_k_input and hook_v_input are [batch, pos, n_key_value_heads, d_model]:
+one copy per key/value head j, read by its group of query heads (TransformerLens's shapes), and
+hook_attn_in, which would give k and v one copy per query head, is refused.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from einops import repeat
 from torch import nn
 
@@ -29,6 +33,11 @@ from circuitlab.hooks import HookPoint
 from circuitlab.transformer.padding import Padding
 from circuitlab.typing import Float, Tensor
 
+GQA_ATTN_IN = (
+    "hook_attn_in (one copy of resid_pre per query head, shared by q, k and v) cannot feed grouped-query "
+    "attention's n_key_value_heads={n_kv} key/value heads (n_heads={n}); use set_use_split_qkv_input(True) "
+    "instead (hook_k_input and hook_v_input then hold one copy per key/value head, as in TransformerLens)"
+)
 INPUT_HOOKS = ("hook_attn_in", "hook_q_input", "hook_k_input", "hook_v_input")
 FLAGS = {  # switch -> the hook point names (in a block, or in its attention) it turns on
     "use_attn_in": ("hook_attn_in",),
@@ -55,9 +64,11 @@ def splits_input(block: nn.Module) -> bool:
 
 
 def per_head(point: HookPoint, resid: Float[Tensor, "batch pos d_model"], n: int) -> Tensor:
-    """``resid`` repeated over ``n`` heads, through ``point`` (its own memory if a hook may edit it)."""
+    """``resid`` repeated over ``n`` heads, through ``point`` (its own memory if a hook may edit it:
+    a copy even for n = 1, where the repeat is a view of ``resid`` itself and an in-place edit
+    would change the residual stream)."""
     copies = repeat(resid, "b p d -> b p h d", h=n)
-    return point(copies.contiguous() if point.edits else copies)
+    return point(copies.clone(memory_format=torch.contiguous_format) if point.edits else copies)
 
 
 def split_attention(
@@ -68,17 +79,15 @@ def split_attention(
 ) -> Float[Tensor, "batch pos d_model"]:
     """attn_out when each head reads its own copy of resid_pre (see the module docstring)."""
     attn = block.attn
-    if hasattr(attn, "n_kv_heads"):
-        raise ConfigError(
-            "per-head attention inputs (hook_attn_in, hook_q/k/v_input) are not available with "
-            "grouped-query attention; hook blocks.{l}.hook_resid_pre or ln1.hook_normalized instead"
-        )
-    n = attn.n_heads
+    n, n_kv = attn.n_heads, getattr(attn, "n_kv_heads", attn.n_heads)
     attn_in = (
         per_head(block.hook_attn_in, resid_pre, n) if block.use_attn_in or block.hook_attn_in.active else None
     )
     if attn_in is None or block.use_split_qkv_input or block.hook_q_input.active:
-        q_in, k_in, v_in = (per_head(getattr(block, f"hook_{x}_input"), resid_pre, n) for x in "qkv")
+        q_in = per_head(block.hook_q_input, resid_pre, n)
+        k_in, v_in = (per_head(getattr(block, f"hook_{x}_input"), resid_pre, n_kv) for x in "kv")
+    elif n_kv != n:
+        raise ConfigError(GQA_ATTN_IN.format(n_kv=n_kv, n=n))
     else:
         q_in = k_in = v_in = attn_in
     pos = None if shortformer_pos is None else shortformer_pos.unsqueeze(-2)  # the same for every head
@@ -135,11 +144,17 @@ class OptionalHooks:
         set_flag(self, "use_attn_result", use_attn_result)
 
     def set_use_split_qkv_input(self, use_split_qkv_input: bool) -> None:
-        """Give q, k and v of each head its own copy of resid_pre (hook_q_input, hook_k_input, hook_v_input)."""
+        """Give q, k and v of each head its own copy of resid_pre (hook_q_input, hook_k_input, hook_v_input;
+        with grouped-query attention k and v get one copy per key/value head)."""
         set_flag(self, "use_split_qkv_input", use_split_qkv_input)
 
     def set_use_attn_in(self, use_attn_in: bool) -> None:
-        """Give each head one copy of resid_pre for q, k and v (hook_attn_in)."""
+        """Give each head one copy of resid_pre for q, k and v (hook_attn_in). Not with grouped-query
+        attention (``ConfigError``; TransformerLens asserts): use ``set_use_split_qkv_input``."""
+        if use_attn_in is True and self.cfg.n_kv_heads != self.cfg.n_heads:
+            raise ConfigError(
+                "set_use_attn_in(True): " + GQA_ATTN_IN.format(n_kv=self.cfg.n_kv_heads, n=self.cfg.n_heads)
+            )
         set_flag(self, "use_attn_in", use_attn_in)
 
     def set_use_hook_mlp_in(self, use_hook_mlp_in: bool) -> None:
