@@ -127,7 +127,9 @@ def test_cache_all_and_cache_some_attach_caching_hooks(pair, call) -> None:
 
 @pytest.mark.parametrize("dir", ["fwd", "bwd", "both"])
 @pytest.mark.parametrize("including_permanent", [True, False])
-@pytest.mark.parametrize("name_filter", [None, A, [A, B], lambda name: "attn" in name], ids=str)
+@pytest.mark.parametrize(
+    "name_filter", [None, A, [A, B], lambda name: "attn" in name], ids=["all", "one", "list", "callable"]
+)
 def test_list_hooks_groups_attached_hooks_by_point(pair, dir, including_permanent, name_filter) -> None:
     fns = [lambda act, hook: None for _ in range(4)]
 
