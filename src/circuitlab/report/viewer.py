@@ -155,8 +155,10 @@ VIEWER_CSS = """
 .av-info code{color:var(--fg)}
 """
 
-VIEWER_JS = r"""
-document.querySelectorAll(".av").forEach(function (root) {
+VIEWER_SETUP_JS = r"""
+function circuitlabViewer(root) {
+  if (!root || root.dataset.avReady) return;
+  root.dataset.avReady = "1";
   var data = JSON.parse(root.querySelector("script.av-data").textContent);
   var headsEl = root.querySelector(".av-heads"), textEl = root.querySelector(".av-text");
   var info = root.querySelector(".av-info"), canvas = root.querySelector(".av-map");
@@ -246,5 +248,34 @@ document.querySelectorAll(".av").forEach(function (root) {
   });
   var first = Object.keys(marks).filter(function (k) { return marks[k] === "induction"; })[0] || "0.0";
   pick(+first.split(".")[0], +first.split(".")[1]);
-});
+}
 """
+"""``circuitlabViewer(root)``: draws the viewer whose ``.av`` element is ``root`` (once; a second call
+does nothing)."""
+
+VIEWER_JS = VIEWER_SETUP_JS + 'document.querySelectorAll(".av").forEach(circuitlabViewer);\n'
+"""A page's script: sets up every viewer on the page (add it once, after the viewers)."""
+
+FRAGMENT_VARS = """.av{--bg:#fbfaf7;--card:#ffffff;--fg:#1c1917;--muted:#6b6560;--line:#e7e2da;--accent:#2563eb;
+  --sans:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;
+  --mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace;
+  color:var(--fg);font-family:var(--sans)}
+"""
+
+
+def viewer_fragment(data: dict[str, Any], dom_id: str = "attn-viewer") -> str:
+    """The viewer as one self-contained HTML fragment: its CSS (colours scoped to the viewer), markup,
+    data and script, no library and no network. For a notebook cell
+    (``IPython.display.HTML(viewer_fragment(data))``) or any page without the report's stylesheet.
+
+    The script finds its viewer from the script element itself, so it also runs where the output is
+    drawn before it is attached to the page (JupyterLab); ``data`` follows the schema above.
+    """
+    problems = validate_viewer(data)
+    if problems:
+        raise DataError(f"viewer data: {problems[0]}")
+    setup = "circuitlabViewer(document.currentScript.previousElementSibling);"
+    return (
+        f"<style>{FRAGMENT_VARS}{VIEWER_CSS}</style>{viewer_html(data, dom_id).strip()}"
+        f"<script>{VIEWER_SETUP_JS}{setup}</script>"
+    )
