@@ -27,7 +27,8 @@ def test_a_claim_section_links_its_tutorial_from_where_the_report_is(run_dir: Pa
     )
     (href,) = re.findall(r'<p class="tutorial">.*?href="([^"]+)"', sections["perceptron"])
     assert (page.parent / href).resolve() == (tutorials.ROOT / get("perceptron").tutorial).resolve()
-    assert 'class="tutorial"' not in sections["two_layer_induction"]  # no tutorial in the registry yet
+    (href,) = re.findall(r'<p class="tutorial">.*?href="([^"]+)"', sections["two_layer_induction"])
+    assert Path(href).stem == "06_reverse_engineering"  # the .py, or its page once rendered
 
 
 def test_the_link_prefers_the_rendered_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,24 +141,25 @@ CLAIMS: tuple[Claim, ...] = (
           "A toy model storing 5 features in 2 dimensions keeps only the 2 most important, orthogonal, "
           "when features are dense, and all 5 as a regular pentagon (neighbours 72 ± 12° apart, every D_i "
           "within 0.08 of 2/5) at sparsity 0.95.",
-          superposition_pentagon, "sparse_represented"),
+          superposition_pentagon, "sparse_represented", tutorial="docs/tutorials/07_superposition.py"),
     Claim("superposition_sweep", "Sparser features, more of them stored", "Superposition",
           "(since important features like \"London\" are sparse) and it instead encodes a mix of features.",
           "A ReLU toy model with 5 hidden dimensions stores 4 to 6 of 20 features when they are dense and "
           "at least 8 when they are sparse, while a linear one never stores more than 5.",
-          superposition_sweep, "relu_max"),
+          superposition_sweep, "relu_max", tutorial="docs/tutorials/07_superposition.py"),
     Claim("feature_dimensionality", "Feature dimensionality sticks at fractions", "Superposition",
           "The model thus finds a balance between trying to encode most features and being able to read "
           "them out easily.",
           "At least half of the represented features of toy models trained over a sweep of sparsity have "
           "a dimensionality D_i within 0.02 of 1, 3/4, 2/3, 1/2, 2/5 or 1/3, and at least 1.5x the share "
           "an even spread of D_i would put there.",
-          feature_dimensionality_claim, "fraction_near_sticky"),
+          feature_dimensionality_claim, "fraction_near_sticky",
+          tutorial="docs/tutorials/07_superposition.py"),
     Claim("sae_recovers_features", "A sparse autoencoder undoes superposition", "Superposition",
           "each dimension is not a unique interpretable feature ... and it instead encodes a mix of features.",
           "A sparse autoencoder trained on the hidden layer of a toy model holding 10 sparse features in "
           "5 dimensions finds their directions: mean best cosine with a decoder direction >= 0.9.",
-          sae_recovers_features),
+          sae_recovers_features, tutorial="docs/tutorials/07_superposition.py"),
     Claim("additive_heads", "Attention heads are independent and additive", "Attention Circuits",
           "The attention heads are independent and additive.",
           "In a 2-layer random transformer, the per-head writes z^h W_O^h summed over heads, plus b_O, "
@@ -175,7 +176,7 @@ CLAIMS: tuple[Claim, ...] = (
           "Zero layer Transformers: They emulate bigram statistics.",
           "A 0-layer transformer trained on the Python standard library predicts like the corpus's bigram "
           "table: KL to it below 10% of the unigram's, and the same top next token at >= 60% of positions.",
-          zero_layer_bigram, "kl_ratio", corpus=True),
+          zero_layer_bigram, "kl_ratio", corpus=True, tutorial="docs/tutorials/06_reverse_engineering.py"),
     Claim("one_layer_skip_trigrams", "One layer adds skip-trigrams and copying", "Reverse Engineering",
           "One layer Transformers: They emulate bigram + skipgram statistics. There are two main circuits- "
           "QK(which computes relations between tokens) and OV (which computes how each token affects the "
@@ -183,7 +184,8 @@ CLAIMS: tuple[Claim, ...] = (
           "A 1-layer attention-only model has a lower validation loss than the 0-layer one, gaining more on "
           "tokens already in the context than elsewhere; more than half its heads copy (positive OV "
           "eigenvalues), and >= 3 skip-trigrams read off its QK and OV circuits occur in the corpus.",
-          one_layer_skip_trigrams, "val_loss_one_layer", corpus=True),
+          one_layer_skip_trigrams, "val_loss_one_layer", corpus=True,
+          tutorial="docs/tutorials/06_reverse_engineering.py"),
     Claim("two_layer_induction", "Two layers form induction heads by K-composition", "Reverse Engineering",
           "Two layer Transformers: At this stage, the composition of attention Heads across layers leads to "
           "formation of induction heads which are equivalent to a simple in-context learning algorithms. The "
@@ -191,7 +193,8 @@ CLAIMS: tuple[Claim, ...] = (
           "A 2-layer attention-only model trained on code grows a layer-1 induction head (score >= 0.7) "
           "whose K-composition with the top previous-token head beats random and its Q- and V-composition, "
           "and zero-ablating the induction heads removes >= 80% of the in-context gain.",
-          two_layer_induction, "max_induction_score", corpus=True),
+          two_layer_induction, "max_induction_score", corpus=True,
+          tutorial="docs/tutorials/06_reverse_engineering.py"),
     Claim("sae_transformer", "A sparse autoencoder on the residual stream", "Superposition",
           "The high load on residual stream bandwidth that leads to superposition also leads to the memory "
           "roles of attention & MLP where they read in information and write out the negative version from "
