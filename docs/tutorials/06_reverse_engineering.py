@@ -34,8 +34,8 @@
 #
 # The models are the ones `make reproduce` trains for the report's claims `zero_layer_bigram`,
 # `one_layer_skip_trigrams` and `two_layer_induction`. If that run exists, its checkpoints are
-# loaded; otherwise this notebook trains them (about ten minutes on two CPU cores) into
-# `runs/tutorial/`, where the next run finds them.
+# loaded; otherwise this notebook trains them into `runs/tutorial/` (about 20 minutes on one CPU
+# core, mostly the 2-layer model), where the next run finds them.
 
 # %%
 import dataclasses
