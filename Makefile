@@ -41,8 +41,8 @@ tutorials: install
 	$(BIN)/python -m circuitlab.tutorials docs/tutorials --out docs/tutorials/_build $(ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/tutorials
+	$(BIN)/ruff format --check src tests benchmarks docs/tutorials
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
