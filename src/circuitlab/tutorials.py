@@ -3,8 +3,9 @@
 Each tutorial in ``docs/tutorials/`` is a jupytext percent-format file (the reviewed source). It is
 read with jupytext, executed top to bottom in a fresh Jupyter kernel (nbclient) whose working
 directory is the tutorial's folder, and rendered with nbconvert's ``lab`` template (figures inline as
-base64 PNGs, so a page opens from disk). Solution cells (tag ``solution``), source and outputs,
-are folded into a ``<details>`` element by a few lines of inline JavaScript.
+base64 PNGs, so a page opens from disk; it loads nothing from the network, see :func:`to_html`).
+Solution cells (tag ``solution``), source and outputs, are folded into a ``<details>`` element by a
+few lines of inline JavaScript.
 ``CIRCUITLAB_TUTORIAL_FAST=1`` in the kernel's environment asks a notebook to shrink its training
 (the tests); ``make tutorials`` runs without it::
 
@@ -40,6 +41,17 @@ SOLUTION_JS = """document.querySelectorAll(".jp-CodeCell.celltag_solution").forE
   while (cell.firstChild) box.appendChild(cell.firstChild);
   cell.appendChild(box);
 });"""
+#: nbconvert's lab template less every block that loads a script from a CDN (require.js, MathJax,
+#: Mermaid, Jupyter widgets), plus a style that shows display math as its TeX on its own lines.
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{% block extra_css %}<style>code.tex{display:block;white-space:pre-wrap;margin:0.6em 0 0.6em 2em}</style>
+{% endblock extra_css %}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+DISPLAY_MATH = re.compile(r"\$\$.+?\$\$", re.S)
 
 
 class TutorialError(CircuitlabError):
@@ -123,12 +135,30 @@ def page_info(nb: Any, file: str) -> Page:
 
 
 def to_html(nb: Any, title: str) -> str:
-    """The executed notebook as one HTML page (lab template), solution cells folded."""
+    """The executed notebook as one HTML page (lab template), solution cells folded.
+
+    The page loads nothing from the network: :data:`OFFLINE_TEMPLATE` drops the lab template's
+    require.js (no tutorial output needs it), MathJax, Mermaid and widget scripts from cdnjs/unpkg.
+    Math is not typeset: markdown cells keep their TeX as text (``$W^T x$``), and display math
+    (``$$...$$``) sits in a ``<code class="tex">`` block that keeps its line breaks. Chosen over a
+    local MathJax, because the pip package that ships one (jupyter-server-mathjax 0.2.6: MathJax 2.7,
+    9.6 MB in 608 files to copy beside the pages) pulls in jupyter-server; and over latex2mathml
+    (MathML, no script), because it writes ``aligned``'s ``&`` as text (tutorial 02's LSTM equations).
+    """
+    from jinja2 import DictLoader, pass_context
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(
-        nb, resources={"metadata": {"name": title}}
+    class OfflineHTML(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context: Any, source: str) -> str:
+            return DISPLAY_MATH.sub(r'<code class="tex">\g<0></code>', super().markdown2html(context, source))
+
+    exporter = OfflineHTML(
+        template_name="lab",
+        extra_loaders=[DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
+        template_file="offline.html.j2",
     )
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     head, sep, tail = body.rpartition("</body>")
     return (
         f"{head}<script>{SOLUTION_JS}</script>{sep}{tail}"

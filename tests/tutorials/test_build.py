@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from circuitlab.tutorials import (  # noqa: E402
     kernel_env,
     load,
     page_info,
+    to_html,
 )
 
 HEADER = """# ---
@@ -88,3 +90,24 @@ def test_a_long_first_sentence_is_cut_on_a_word_for_the_index() -> None:
     page = page_info(nb, "01_tiny.html")
     assert page.title == "Tiny tutorial" and page.description.endswith("word …")
     assert len(page.description) <= DESCRIPTION + 2
+
+
+MATH = r"""# %% [markdown]
+# Inline $w^T x$ and
+# $$
+# \begin{aligned}
+# a &= b\\
+# c &= d
+# \end{aligned}
+# $$
+"""
+REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//[^"'\s>]*|import\(\s*["']https?://[^"']*""")
+
+
+def test_the_page_loads_nothing_from_the_network_and_keeps_its_tex() -> None:
+    page = to_html(jupytext.reads(HEADER + MATH + "# %%\nprint(1)\n", fmt="py:percent"), "Tiny tutorial")
+    assert REMOTE.findall(page) == [], "the page loads a script or stylesheet from the network"
+    assert not re.search(r"cdnjs|unpkg|jsdelivr|require\.min\.js|MathJax\.js", page)
+    assert "Inline $w^T x$ and" in page  # inline TeX stays as text
+    display = r"\begin{aligned}" + "\na &amp;= b\\\\\nc &amp;= d\n" + r"\end{aligned}"
+    assert f'<code class="tex">$$\n{display}\n$$</code>' in page  # display TeX keeps its lines
