@@ -1,11 +1,17 @@
-"""Shared by the tutorial tests: where the tutorials are, the test kernel's environment, and a fixture
-that renders one tutorial to HTML (executed under the fast switch) for tests that open the page."""
+"""Shared by the tutorial tests: where the tutorials are, the test kernel's environment, one execution
+of each tutorial per test session, and a fixture that renders an executed tutorial to an HTML page.
+
+A tutorial that two tests use is executed once per session (per xdist worker): such tests carry
+``@pytest.mark.xdist_group(name)`` (``--dist loadgroup`` in pyproject.toml) so that ``make test``'s
+``-n 2`` runs them on the same worker.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TUTORIALS = ROOT / "docs" / "tutorials"
 #: Seconds one notebook may run under the fast switch (kernel start included) before its test fails.
 BUDGET = float(os.environ.get("CIRCUITLAB_TUTORIAL_TIMEOUT", "300"))
+#: xdist group of the tests that share tutorial 06's execution (its notebook test and the viewer test).
+TUTORIAL06 = "tutorial06"
 
 
 def notebook_env() -> dict[str, str]:
@@ -22,16 +30,42 @@ def notebook_env() -> dict[str, str]:
     return kernel_env(fast=True, extra={"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"})
 
 
-@pytest.fixture
-def render_tutorial(tmp_path: Path) -> Callable[[str], Path]:
-    """``render_tutorial("06_reverse_engineering.py")`` executes that tutorial under the fast switch
-    (figures inline, as ``make tutorials`` renders them) and returns the path of its HTML page."""
+@pytest.fixture(scope="session")
+def executed_tutorial() -> Callable[[str], Any]:
+    """``executed_tutorial("06_reverse_engineering.py")`` is that tutorial's notebook executed in a
+    fresh kernel under :func:`notebook_env`, once per session: a later call returns the same notebook
+    (do not modify it), or raises the same :class:`~circuitlab.tutorials.TutorialError` again."""
     pytest.importorskip("nbclient")
-    from circuitlab.tutorials import kernel_env, render
+    from circuitlab.tutorials import TutorialError, execute, load
+
+    done: dict[str, Any] = {}
+
+    def executed(name: str) -> Any:
+        if name not in done:
+            source = TUTORIALS / name
+            try:
+                done[name] = execute(load(source), source.parent, notebook_env(), BUDGET, name)
+            except TutorialError as err:
+                done[name] = err
+        if isinstance(done[name], TutorialError):
+            raise done[name]
+        return done[name]
+
+    return executed
+
+
+@pytest.fixture
+def render_tutorial(tmp_path: Path, executed_tutorial: Callable[[str], Any]) -> Callable[[str], Path]:
+    """``render_tutorial("06_reverse_engineering.py")`` writes the page that ``make tutorials`` writes
+    for that tutorial's session execution (:func:`executed_tutorial`) and returns its path. The
+    execution's Agg backend leaves the figures out of the page."""
+    from circuitlab.tutorials import page_info, to_html
 
     def rendered(name: str) -> Path:
-        env = kernel_env(fast=True, extra={"OMP_NUM_THREADS": "1"})
-        page, _ = render(TUTORIALS / name, tmp_path, env, BUDGET)
-        return page
+        nb = executed_tutorial(name)
+        page = page_info(nb, f"{Path(name).stem}.html")
+        path = tmp_path / page.file
+        path.write_text(to_html(nb, page.title), encoding="utf-8")
+        return path
 
     return rendered

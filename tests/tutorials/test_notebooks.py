@@ -11,15 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BUDGET, TUTORIALS, notebook_env
+from conftest import TUTORIAL06, TUTORIALS
 
 pytest.importorskip("jupytext")
 pytest.importorskip("nbclient")
 
-from circuitlab.tutorials import FAST_ENV, TutorialError, execute, load, sources  # noqa: E402
+from circuitlab.tutorials import FAST_ENV, TutorialError, load, sources  # noqa: E402
 
 NOTEBOOKS = sources(TUTORIALS)
 ids = [p.stem for p in NOTEBOOKS]
+#: 06's execution is shared with test_viewer_in_html.py, so its case runs on that test's xdist worker.
+RUNS = [
+    pytest.param(p, marks=pytest.mark.xdist_group(TUTORIAL06)) if p.name.startswith("06_") else p
+    for p in NOTEBOOKS
+]
 
 
 def printed(nb: Any) -> str:
@@ -35,10 +40,10 @@ def solution_cells(nb: Any) -> list[int]:
     return [i for i, c in enumerate(nb.cells) if "solution" in c.metadata.get("tags", [])]
 
 
-@pytest.mark.parametrize("source", NOTEBOOKS, ids=ids)
-def test_runs_top_to_bottom_under_the_fast_switch(source: Path) -> None:
+@pytest.mark.parametrize("source", RUNS, ids=ids)
+def test_runs_top_to_bottom_under_the_fast_switch(source: Path, executed_tutorial) -> None:
     try:
-        nb = execute(load(source), source.parent, notebook_env(), BUDGET, source.name)
+        nb = executed_tutorial(source.name)
     except TutorialError as err:
         pytest.fail(str(err), pytrace=False)
     if FAST_ENV in source.read_text():

@@ -1,9 +1,9 @@
 """The attention viewer of tutorial 06 works in the rendered page: hover a token, pick a head.
 
-Renders docs/tutorials/06_reverse_engineering.py to HTML with its outputs (executed under the fast
-switch, as ``make tutorials`` renders it but smaller) and drives it in Debian's headless
-``chromium`` through ``chromedriver`` with selenium, like tests/report/test_browser.py; skips when
-either is not installed.
+Renders docs/tutorials/06_reverse_engineering.py to HTML with its outputs (the session's one
+execution under the fast switch, shared with test_notebooks.py's 06 case, hence the xdist group) and
+drives it in Debian's headless ``chromium`` through ``chromedriver`` with selenium, like
+tests/report/test_browser.py; skips when either is not installed.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from conftest import TUTORIAL06
 from headless_chromium import chromium_driver
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(TUTORIAL06)]
 
 VIEWER = "#attn-viewer-06"
 
