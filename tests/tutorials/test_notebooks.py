@@ -21,6 +21,8 @@ from circuitlab.tutorials import FAST_ENV, TutorialError, load, sources  # noqa:
 NOTEBOOKS = sources(TUTORIALS)
 ids = [p.stem for p in NOTEBOOKS]
 #: 06's execution is shared with test_viewer_in_html.py, so its case runs on that test's xdist worker.
+#: Each case executes a whole tutorial in a fresh kernel: slow, so ``make test`` runs them and
+#: ``make test-fast`` does not; the header and structure checks below stay fast.
 RUNS = [
     pytest.param(p, marks=pytest.mark.xdist_group(TUTORIAL06)) if p.name.startswith("06_") else p
     for p in NOTEBOOKS
@@ -40,6 +42,7 @@ def solution_cells(nb: Any) -> list[int]:
     return [i for i, c in enumerate(nb.cells) if "solution" in c.metadata.get("tags", [])]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", RUNS, ids=ids)
 def test_runs_top_to_bottom_under_the_fast_switch(source: Path, executed_tutorial) -> None:
     try:

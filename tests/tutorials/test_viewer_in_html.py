@@ -16,7 +16,8 @@ import pytest
 from conftest import TUTORIAL06
 from headless_chromium import chromium_driver
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(TUTORIAL06)]
+#: Slow: it executes all of tutorial 06 (shared with test_notebooks.py's 06 case when both run).
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group(TUTORIAL06)]
 
 VIEWER = "#attn-viewer-06"
 
