@@ -16,7 +16,10 @@ from filelock import FileLock
 from tiny_models import induction_model, tiny, tiny_model
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One thread per worker, and per process a worker starts (a CLI run, a training script): the
+    # workers already fill the cores, and a second OpenMP thread in a child only spins against them.
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)
