@@ -55,6 +55,8 @@ def assert_same(ours, theirs, atol: float = 1e-5, rtol: float = 1e-4) -> None:
         assert isinstance(ours, dict) and ours.keys() == theirs.keys(), (ours, theirs)
         for key in theirs:
             assert_same(ours[key], theirs[key], atol, rtol)
+    elif isinstance(theirs, float):  # a float read off an activation (.item()): float rounding too
+        assert isinstance(ours, float) and abs(ours - theirs) <= atol + rtol * abs(theirs), (ours, theirs)
     else:
         assert ours == theirs
 
