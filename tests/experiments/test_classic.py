@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from claim_helpers import check_result, run_claim
+from claim_helpers import QuickRun, check_result, run_claim
 
 from circuitlab.experiments.base import RunContext
 from circuitlab.experiments.classic.memory import MemoryResult
@@ -71,6 +71,6 @@ def test_vae_runs_at_a_tiny_size_and_writes_four_figures(ctx: RunContext) -> Non
 
 
 @pytest.mark.slow
-def test_quick_memory_lstm_holds_where_the_rnn_is_near_chance(ctx: RunContext) -> None:
-    result = run_claim("lstm_memory", ctx)
-    assert result.passed, result.tables
+def test_quick_memory_lstm_holds_where_the_rnn_is_near_chance(quick_run: QuickRun) -> None:
+    claim = quick_run.claim("lstm_memory")  # the session's quick run (the same claim, profile and seed)
+    assert claim["verdict"] == "pass", claim["tables"]

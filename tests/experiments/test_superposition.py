@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from claim_helpers import check_result, run_claim
+from claim_helpers import QuickRun, check_result, run_claim
 
 from circuitlab.experiments.base import RunContext
 from circuitlab.experiments.superposition import sizes
@@ -73,6 +73,6 @@ def test_gaps_of_a_regular_pentagon_are_72_degrees() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("claim_id", ["superposition_pentagon", "sae_recovers_features"])
-def test_quick_profile_claim_passes(tmp_path: Path, claim_id: str) -> None:
-    result = run_claim(claim_id, RunContext(out_dir=tmp_path, profile="quick"))
-    assert result.passed, result.measured
+def test_quick_profile_claim_passes(quick_run: QuickRun, claim_id: str) -> None:
+    claim = quick_run.claim(claim_id)  # the session's quick run (the same claim, profile and seed)
+    assert claim["verdict"] == "pass", claim["measured"]
