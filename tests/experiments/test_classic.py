@@ -55,11 +55,25 @@ def test_rnn_gets_the_lstms_parameter_budget() -> None:
     assert abs(rnn - lstm) / lstm < 0.02
 
 
-def test_recall_batches_put_the_symbol_first_and_the_cue_last() -> None:
-    task = RecallTask(n_symbols=4, lags=(3,))
-    x, y = task.batch(6, 3, torch.Generator().manual_seed(0))
-    assert x.shape == (6, 5, 5)
-    assert (x[:, 0].argmax(-1) == y).all() and (x[:, -1].argmax(-1) == 4).all()
+def test_recall_batches_mark_the_symbol_at_max_prefix_and_cue_last() -> None:
+    task = RecallTask(n_symbols=4, lags=(3,), max_prefix=5)
+    x, y = task.batch(64, 3, torch.Generator().manual_seed(0))
+    assert x.shape == (64, 5 + 3 + 2, 6) and task.d_in == 6
+    assert (x[:, 5, :4].argmax(-1) == y).all() and (x[:, 5, task.marker] == 1).all()
+    assert x[:, :, task.marker].sum() == 64  # the marker flags only the stored symbol
+    assert (x[:, -1].argmax(-1) == task.cue).all() and (x[:, -1].sum(-1) == 1).all()
+    shown = x[:, :5].sum(-1)  # before the symbol: zero padding, then one-hot distractors
+    assert ((shown == 0) | (shown == 1)).all() and (shown.diff(dim=1) >= 0).all()
+    assert len(set(shown.sum(1).tolist())) > 1  # the prefix length varies between sequences
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"n_symbols": 1}, "n_symbols"), ({"lags": ()}, "lags"), ({"max_prefix": -1}, "max_prefix")],
+)
+def test_recall_task_rejects_a_bad_config(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RecallTask(**kwargs)
 
 
 def test_vae_runs_at_a_tiny_size_and_writes_four_figures(ctx: RunContext) -> None:

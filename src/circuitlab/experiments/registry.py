@@ -98,7 +98,7 @@ CLAIMS: tuple[Claim, ...] = (
           "For any new input, vanilla RNNs would completely modify the hidden state which would lead to "
           "“forgetting”. To prevent this amnesia, LSTM were modified with 3 gates- forget gate, input gate "
           "and output gate.",
-          "On delayed recall with the same parameter budget and training, the RNN falls to near chance "
+          "On marked delayed recall with the same parameter budget and training, the RNN falls to near chance "
           "(at most 2x chance) at some lag, and at every such lag the LSTM still recalls at least 95%.",
           memory, "lags_lstm_holds", tutorial="docs/tutorials/02_rnn_lstm.py"),
     Claim("vae", "A VAE generates from its latent space", "Variational Autoencoders",

@@ -1,6 +1,6 @@
 """The seed's memory claim: an RNN forgets over long sequences; the LSTM's gates fix it.
 
-Both nets train on delayed recall (:mod:`circuitlab.experiments.classic.recall`) with the same
+Both nets train on marked delayed recall (:mod:`circuitlab.experiments.classic.recall`) with the same
 parameter budget and steps. "Near chance" means at most twice chance (1 / n_symbols). Passes when
 at some lag the RNN is near chance and at every such lag the LSTM recalls >= 95% of symbols.
 """
@@ -78,7 +78,8 @@ def render(ctx: RunContext, runs: MemoryRuns, judgement: Judgement) -> MemoryRes
         threshold=judgement.threshold,
         verdict=judgement.verdict,
         ran=(
-            f"delayed recall, {task.n_symbols} symbols, lags {list(task.lags)}; RNN d_hidden {rnn.d_hidden} "
+            f"marked delayed recall, {task.n_symbols} symbols, the marked one after 0-{task.max_prefix} "
+            f"distractors, lags {list(task.lags)}; RNN d_hidden {rnn.d_hidden} "
             f"({rnn.n_params} params) vs LSTM d_hidden {lstm.d_hidden} ({lstm.n_params} params); "
             f"{rnn.steps} Adam steps each (lr 1e-2, batch 32, lag cycling), seed {ctx.seed}"
         ),
