@@ -1,9 +1,11 @@
 """Shared by the tutorial tests: where the tutorials are, the test kernel's environment, one execution
 of each tutorial per test session, and a fixture that renders an executed tutorial to an HTML page.
 
-A tutorial that two tests use is executed once per session (per xdist worker): such tests carry
-``@pytest.mark.xdist_group(name)`` (``--dist loadgroup`` in pyproject.toml) so that ``make test``'s
-``-n 2`` runs them on the same worker.
+A tutorial that two tests use is executed once per test run, whichever xdist workers run them: the
+first caller executes it under a file lock (``build_once``) and saves the notebook (or its error),
+later callers read it back. Those tests also carry ``@pytest.mark.xdist_group(name)`` (``--dist
+loadgroup`` in pyproject.toml), which puts them on one worker where that works; pytest 9.2 with
+pytest-xdist 3.8 ignores the group (pytest-dev/pytest-xdist#1386), and the lock keeps it to one run.
 """
 
 from __future__ import annotations
@@ -31,25 +33,33 @@ def notebook_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def executed_tutorial() -> Callable[[str], Any]:
+def executed_tutorial(build_once: Callable[[str, Callable[[Path], None]], Path]) -> Callable[[str], Any]:
     """``executed_tutorial("06_reverse_engineering.py")`` is that tutorial's notebook executed in a
-    fresh kernel under :func:`notebook_env`, once per session: a later call returns the same notebook
-    (do not modify it), or raises the same :class:`~circuitlab.tutorials.TutorialError` again."""
+    fresh kernel under :func:`notebook_env`, once per test run across xdist workers: a later call
+    returns the same notebook (do not modify it), or raises the same
+    :class:`~circuitlab.tutorials.TutorialError` again."""
     pytest.importorskip("nbclient")
+    import nbformat
+
     from circuitlab.tutorials import TutorialError, execute, load
 
-    done: dict[str, Any] = {}
-
-    def executed(name: str) -> Any:
-        if name not in done:
+    def make(name: str) -> Callable[[Path], None]:
+        def run(folder: Path) -> None:
             source = TUTORIALS / name
             try:
-                done[name] = execute(load(source), source.parent, notebook_env(), BUDGET, name)
+                nb = execute(load(source), source.parent, notebook_env(), BUDGET, name)
             except TutorialError as err:
-                done[name] = err
-        if isinstance(done[name], TutorialError):
-            raise done[name]
-        return done[name]
+                (folder / "error.txt").write_text(str(err), encoding="utf-8")
+                return
+            nbformat.write(nb, folder / "executed.ipynb")
+
+        return run
+
+    def executed(name: str) -> Any:
+        folder = build_once(f"tutorial-{Path(name).stem}", make(name))
+        if (folder / "error.txt").is_file():
+            raise TutorialError((folder / "error.txt").read_text(encoding="utf-8"))
+        return nbformat.read(folder / "executed.ipynb", as_version=4)
 
     return executed
 
