@@ -206,16 +206,18 @@ def run(args: argparse.Namespace) -> int:
     ctx = setup(args.device)
     try:
         model, tokens, trainer, store = _train(args, ctx, out)
-        if not ctx.is_main:
-            return 0
-        _save(out, trainer, store, args.model)
-        source = tokens.val if len(tokens.val) > model.cfg.n_ctx + 1 else tokens.train
-        held_out = WindowBatches(source, args.eval_rows, model.cfg.n_ctx, seed=args.seed, stream=3)(0).inputs
-        held_out = held_out.to(ctx.device)
-        acts = read_hook(model, args.hook, held_out)
-        m = evaluate_sae(trainer.sae, acts, model=model, tokens=held_out, hook_name=args.hook)
+        if ctx.is_main:
+            _save(out, trainer, store, args.model)
+            source = tokens.val if len(tokens.val) > model.cfg.n_ctx + 1 else tokens.train
+            windows = WindowBatches(source, args.eval_rows, model.cfg.n_ctx, seed=args.seed, stream=3)
+            held_out = windows(0).inputs.to(ctx.device)
+            acts = read_hook(model, args.hook, held_out)
+            m = evaluate_sae(trainer.sae, acts, model=model, tokens=held_out, hook_name=args.hook)
+        ctx.barrier()  # the ranks leave the group together, not one while rank 0 still evaluates
     finally:
         ctx.close()
+    if not ctx.is_main:
+        return 0
     doc = {"step": trainer.step, "l0": m.l0, "fraction_variance_explained": m.fraction_variance_explained,
            "mse": m.mse, "dead_fraction": m.dead_fraction, "dense_fraction": m.dense_fraction,
            "ce_loss_recovered": m.ce_loss_recovered, "kl": m.kl, "ce_clean": m.spliced.ce_clean,
