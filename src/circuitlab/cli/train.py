@@ -16,8 +16,8 @@ from circuitlab.errors import ConfigError
 TARGETS = {
     "perceptron": "reproduce the seed's perceptron cell (w=[1,0,0,0,0], b=0.5 -> 0.8176, 0.6225)",
     "mlp": "train an MLP on scikit-learn's 8x8 digits (goal: held-out accuracy >= 0.95)",
-    "rnn": "train an Elman RNN on the delayed-recall task and print its accuracy at each lag",
-    "lstm": "train an LSTM on the delayed-recall task and print its accuracy at each lag",
+    "rnn": "train an Elman RNN on the marked delayed-recall task and print its accuracy at each lag",
+    "lstm": "train an LSTM on the marked delayed-recall task and print its accuracy at each lag",
     "vae": "train a VAE on the digits; write ELBO curve, reconstructions, samples, latent map",
 }
 
