@@ -8,6 +8,7 @@ import pytest
 import torch
 from claim_helpers import QuickRun, check_result, run_claim
 
+from circuitlab.errors import ConfigError
 from circuitlab.experiments.base import RunContext
 from circuitlab.experiments.classic.memory import MemoryResult
 from circuitlab.experiments.classic.mlp import MLPResult
@@ -72,7 +73,7 @@ def test_recall_batches_mark_the_symbol_at_max_prefix_and_cue_last() -> None:
     [({"n_symbols": 1}, "n_symbols"), ({"lags": ()}, "lags"), ({"max_prefix": -1}, "max_prefix")],
 )
 def test_recall_task_rejects_a_bad_config(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         RecallTask(**kwargs)
 
 
