@@ -48,6 +48,7 @@ from circuitlab.experiments.classic.recall import (
     matched_rnn_hidden,
     n_params,
     recall_accuracy,
+    train_recall,
 )
 from circuitlab.training.fit import fit
 
@@ -347,19 +348,15 @@ assert wiped <= 2 * task.chance
 
 
 # %% [markdown]
-# **4.** Is the RNN unable to do the task at all? Train it, as in `train`, on lag 5 only
+# **4.** Is the RNN unable to do the task at all? Train it with `train_recall` on lag 5 only
 # (`RecallTask(lags=(5,))`), then on lag 10 only, and test each at its own lag.
 
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 def train_at(lag: int) -> float:
-    one_lag = RecallTask(lags=(lag,))
-    torch.manual_seed(SEED)
-    net = RecallNet("rnn", one_lag.d_in, matched_rnn_hidden(one_lag, 32), one_lag.n_symbols)
-    gen = torch.Generator().manual_seed(SEED)
-    batches = (one_lag.batch(32, lag, gen) for _ in range(STEPS))
-    fit(net, lambda b: F.cross_entropy(net(b[0]), b[1]), batches, STEPS, 1e-2, clip_norm=1.0)
-    return recall_accuracy(ctx, net, one_lag)[lag]
+    """The claim's own training (`train_recall`: the same width, steps, optimiser and seed) on one lag."""
+    run = train_recall(ctx, "rnn", STEPS, RecallTask(lags=(lag,)), lstm_hidden=32)
+    return run.accuracy[lag]
 
 
 rnn_at_5, rnn_at_10 = train_at(5), train_at(10)
