@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,16 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert read_meta(tmp_path / "ddp")["train"]["world_size"] == 2
     for key, value in weights["single"].items():
         torch.testing.assert_close(weights["ddp"][key], value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through Linux /proc")
+def test_closing_the_group_stops_its_threads_even_after_torch_optim_was_imported(tmp_path) -> None:
+    # A group kept alive past destroy_process_group leaves gloo threads running into interpreter
+    # shutdown, where a rank could abort ("terminate called without an active exception").
+    script = Path(__file__).with_name("close_group.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = dict(re.findall(r"rank (\d): (\d+) threads after close", proc.stdout))  # ranks share stdout
+    assert counts == {"0": "1", "1": "1"}, proc.stdout

@@ -91,5 +91,12 @@ def setup(device: str = "cpu") -> DistContext:
     if world <= 1:
         return DistContext(0, 1, 0, _device(device, 0, False))
     dev = _device(device, local_rank, True)
+    # torch.distributed.nn binds the live default group into its functions' default arguments
+    # (group=group.WORLD) when it is first imported, and torch.optim imports it lazily. Imported
+    # after the group exists, it keeps the group alive past destroy_process_group: the gloo
+    # threads then outlive the interpreter and a rank can abort at exit ("terminate called
+    # without an active exception"). Imported first, it binds the placeholder instead.
+    import torch.distributed.nn  # noqa: F401
+
     dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev, owns_group=True)

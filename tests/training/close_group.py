@@ -1,0 +1,16 @@
+"""Run under torchrun: join the group, build an optimiser (torch.optim imports torch.distributed.nn
+lazily), close the group, and print how many threads the process still runs."""
+
+import os
+
+import torch
+
+from circuitlab.training.distributed import setup
+
+ctx = setup("cpu")
+weight = torch.nn.Parameter(torch.ones(3))
+torch.optim.AdamW([weight]).step()
+ctx.mean(torch.ones(1))
+ctx.barrier()
+ctx.close()
+print(f"rank {ctx.rank}: {len(os.listdir('/proc/self/task'))} threads after close", flush=True)
