@@ -1,5 +1,5 @@
 """Run under torchrun: join the group, build an optimiser (torch.optim imports torch.distributed.nn
-lazily), close the group, and print how many threads the process still runs."""
+lazily), close the group, and print how many gloo threads the process still runs."""
 
 import os
 
@@ -13,4 +13,5 @@ torch.optim.AdamW([weight]).step()
 ctx.mean(torch.ones(1))
 ctx.barrier()
 ctx.close()
-print(f"rank {ctx.rank}: {len(os.listdir('/proc/self/task'))} threads after close", flush=True)
+names = [open(f"/proc/self/task/{task}/comm").read() for task in os.listdir("/proc/self/task")]
+print(f"rank {ctx.rank}: {sum('gloo' in name for name in names)} gloo threads after close", flush=True)
