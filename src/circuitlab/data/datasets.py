@@ -149,10 +149,13 @@ class WindowBatches:
         self.tokens, self.batch_size, self.n_ctx = tokens, batch_size, n_ctx
         self.seed, self.stream = seed, stream
 
+    def draw_starts(self, rng: np.random.Generator) -> np.ndarray:
+        """``batch_size`` window starts, uniform over the corpus."""
+        return rng.integers(0, len(self.tokens) - self.n_ctx, size=self.batch_size)
+
     def windows(self, step: int) -> Int[Tensor, "batch pos"]:
         """The step's windows ``[batch_size, n_ctx + 1]`` as int64."""
-        rng = np.random.default_rng([self.seed, self.stream, step])
-        starts = rng.integers(0, len(self.tokens) - self.n_ctx, size=self.batch_size)
+        starts = self.draw_starts(np.random.default_rng([self.seed, self.stream, step]))
         rows = np.stack([np.asarray(self.tokens[s : s + self.n_ctx + 1]) for s in starts])
         return torch.from_numpy(rows.astype(np.int64))
 
