@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from circuitlab.config import is_int, is_number
 from circuitlab.data.datasets import WindowBatches
 from circuitlab.errors import ConfigError
 
@@ -50,10 +51,10 @@ def repeat_flags(
 ) -> np.ndarray:
     """bool ``[len(tokens)]``: the n-gram ending here occurred earlier within ``max_distance``
     tokens and occurs at most ``max_count`` times in ``tokens`` (None: no cap)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_int(n, 1):
         raise ConfigError(f"repeat_flags n={n!r}: must be an integer >= 1")
-    if max_distance < 1:
-        raise ConfigError(f"repeat_flags max_distance={max_distance!r}: must be >= 1")
+    if not is_int(max_distance, 1):
+        raise ConfigError(f"repeat_flags max_distance={max_distance!r}: must be an integer >= 1")
     flags = np.zeros(len(tokens), dtype=bool)
     if len(tokens) < n + 1:
         return flags
@@ -91,9 +92,9 @@ class RepetitionRichWindows(WindowBatches):
         stride: int = 16,
     ) -> None:
         super().__init__(tokens, batch_size, n_ctx, seed, stream)
-        if not 0 < fraction <= 1:
+        if not (is_number(fraction) and 0 < fraction <= 1):
             raise ConfigError(f"RepetitionRichWindows fraction={fraction!r}: must be in (0, 1]")
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        if not is_int(stride, 1):
             raise ConfigError(f"RepetitionRichWindows stride={stride!r}: must be an integer >= 1")
         flagged = np.r_[0, np.cumsum(repeat_flags(tokens, n, n_ctx - 1, max_count))]
         candidates = np.arange(0, len(tokens) - n_ctx, stride)
