@@ -58,7 +58,15 @@ def test_char_tokenizer_round_trips_and_maps_unseen_chars_to_unk(corpus) -> None
     assert tok.encode("Z")[0] == 0 and tok.decode([0]) == "<unk>"
 
 
-@pytest.mark.parametrize("kind", ["bpe", "char"])
+def test_printable_tokenizer_is_fixed_ascii_with_unk_for_the_rest(tmp_path, corpus) -> None:
+    tok = train_tokenizer(corpus, "printable", 300, cache=tmp_path / "cache")
+    assert tok.vocab_size == 98 and tok.chars == CharTokenizer.printable().chars
+    assert tok.decode(tok.encode("def f(x):\n\treturn x")) == "def f(x):\n\treturn x"
+    assert tok.encode("\r\x0c\u00e9") == [0, 0, 0]  # carriage return, form feed, non-ASCII: <unk>
+    assert not (tmp_path / "cache").exists()  # nothing trained, nothing cached
+
+
+@pytest.mark.parametrize("kind", ["bpe", "char", "printable"])
 def test_saved_tokenizer_loads_with_identical_encodings(tmp_path, corpus, kind) -> None:
     tok = train_tokenizer(corpus, kind, 300, cache=tmp_path / "cache")
     tok.save(tmp_path / "tokenizer.json")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -60,6 +61,12 @@ class CharTokenizer:
     @classmethod
     def train(cls, corpus: Corpus) -> CharTokenizer:
         return cls(sorted(set(corpus.text)))
+
+    @classmethod
+    def printable(cls) -> CharTokenizer:
+        """The 97 characters of ``string.printable`` less ``\\r``, ``\\x0b``, ``\\x0c`` (98 ids with
+        ``<unk>``): the same vocabulary for every corpus, so any text trains the same model shape."""
+        return cls([c for c in string.printable if c not in "\r\x0b\x0c"])
 
     @property
     def vocab_size(self) -> int:
@@ -208,9 +215,12 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 def train_tokenizer(
     corpus: Corpus, kind: str = "bpe", vocab_size: int = 4096, cache: str | Path | None = None
 ) -> Tokenizer:
-    """Train a ``"bpe"`` or ``"char"`` tokenizer on ``corpus``, cached by corpus hash."""
+    """Train a ``"bpe"`` or ``"char"`` tokenizer on ``corpus``, cached by corpus hash;
+    ``"printable"`` is the fixed :meth:`CharTokenizer.printable` (nothing to train)."""
+    if kind == "printable":
+        return CharTokenizer.printable()
     if kind not in ("bpe", "char"):
-        raise DataError(f"tokenizer kind {kind!r}: choose bpe or char")
+        raise DataError(f"tokenizer kind {kind!r}: choose bpe, char or printable")
     key = hashlib.sha256(f"{corpus.hash}|{kind}|{vocab_size}|{tokenizers.__version__}".encode()).hexdigest()[
         :24
     ]

@@ -154,16 +154,17 @@ def corpus_label(source: str) -> str:
 
 
 def corpus_data(
-    source: str = "stdlib", vocab_size: int = 1024, max_bytes: int | None = 4_000_000
+    source: str = "stdlib", vocab_size: int = 1024, max_bytes: int | None = 4_000_000, tokenizer: str = "bpe"
 ) -> CorpusData:
-    """Load, BPE-tokenize and split the corpus (all three cached by content hash).
+    """Load, tokenize and split the corpus (all three cached by content hash).
 
     Every transformer claim trains on this data: by default the Python standard library source
-    of the interpreter that runs circuitlab.
+    of the interpreter that runs circuitlab. ``tokenizer`` is ``"bpe"`` (trained on the corpus,
+    ``vocab_size`` ids) or ``"printable"`` (one id per printable ASCII character, 98 ids).
     """
     from circuitlab.data import load_corpus, tokenize_corpus, train_tokenizer
 
     corpus = load_corpus(source, max_bytes=max_bytes)
-    tokenizer = train_tokenizer(corpus, "bpe", vocab_size)
+    tok = train_tokenizer(corpus, tokenizer, vocab_size)
     n_bytes = sum(len(d.text.encode()) for d in corpus.documents)
-    return CorpusData(tokenizer, tokenize_corpus(corpus, tokenizer), source, n_bytes, corpus.hash)
+    return CorpusData(tok, tokenize_corpus(corpus, tok), source, n_bytes, corpus.hash)
