@@ -43,7 +43,32 @@ def test_help_names_every_option(capsys: pytest.CaptureFixture) -> None:
         main(["reproduce", "--help"])
     out = capsys.readouterr().out
     assert exit_.value.code == 0
-    assert all(flag in out for flag in ("--profile", "--out", "--only", "--device", "--fresh", "--corpus"))
+    assert all(
+        flag in out for flag in ("--profile", "--out", "--only", "--device", "--fresh", "--corpus", "--seed")
+    )
+
+
+def test_seed_reaches_every_claim_and_the_report_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    seen: list[int] = []
+
+    def seeded(ctx: RunContext) -> ClaimResult:
+        seen.append(ctx.seed)
+        return ClaimResult({"x": 1}, "x = 1", "pass")
+
+    fake_registry(monkeypatch, fake("perceptron", seeded), fake("mlp", seeded))
+    assert main(["reproduce", "--out", str(tmp_path / "run"), "--seed", "2"]) == 0
+    assert seen == [2, 2] and json.loads((tmp_path / "run" / "results.json").read_text())["random_seed"] == 2
+    assert "<dt>Seed</dt><dd>2</dd>" in (tmp_path / "run" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("bad", ["-1", "two", "1.5"])
+def test_a_bad_seed_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture, bad: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "--out", str(tmp_path), "--seed", bad])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_.value.code == 2 and "whole number >= 0" in err and bad in err
 
 
 def test_out_that_is_a_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -81,12 +81,17 @@ def test_resume_reuses_finished_claims_and_reruns_failed_ones(tmp_path: Path) ->
     assert {c["id"]: c.get("reused", False) for c in summary.claims} == {"broken": False, "good": True}
 
 
-@pytest.mark.parametrize("change", [{"fresh": True}, {"profile": "full"}], ids=["fresh", "other-profile"])
-def test_fresh_or_another_profile_reruns_everything(tmp_path: Path, change: dict) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [{"fresh": True}, {"profile": "full"}, {"seed": 1}],
+    ids=["fresh", "other-profile", "other-seed"],
+)
+def test_fresh_or_another_profile_or_seed_reruns_everything(tmp_path: Path, change: dict) -> None:
     run(tmp_path)
     CALLS.clear()
     run(tmp_path, **change)
     assert CALLS == ["broken", "good"]
+    assert load_results(tmp_path)["random_seed"] == change.get("seed", 0)
 
 
 def test_results_are_written_after_each_claim(tmp_path: Path) -> None:

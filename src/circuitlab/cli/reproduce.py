@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="what the language-model claims train on: 'stdlib' (default, the Python standard library) "
         "or a text file, a folder or a glob (quote it); the other claims ignore it",
     )
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of every claim's initialisation and data order (default 0, the seed the README's table reports)",
+    )
     p.add_argument("--fresh", action="store_true", help="rerun finished claims and retrain cached models")
     p.set_defaults(func=run)  # fmt: skip
 
@@ -68,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
     device = check_device(args.device)
     try:
         summary = reproduce(
-            out, profile=args.profile, only=args.only, device=device, fresh=args.fresh, corpus=corpus
-        )
+            out, profile=args.profile, only=args.only, device=device, fresh=args.fresh, corpus=corpus,
+            seed=args.seed,
+        )  # fmt: skip
     finally:
         if (out / "results.json").is_file():
             report = render_report(out)
@@ -78,6 +85,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"results: {summary.results_path}")
     print(f"report:  {report}")
     return summary.exit_code
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed {text!r}: give a whole number >= 0")
+    return value
 
 
 def _checked_corpus(corpus: str, only: list[str] | None) -> str:

@@ -85,7 +85,8 @@ the numbers, the figures and the verdict.</p>
 <div><dt>Compute</dt><dd>{duration(total)}</dd></div>
 <div><dt>Started</dt><dd>{e(when(doc.get("started")))}</dd></div>
 <div><dt>Machine</dt><dd>{e(where or "unknown")}</dd></div>
-<div><dt>Corpus</dt><dd>{e(corpus_name(doc.get("corpus")))}</dd></div></dl>
+<div><dt>Corpus</dt><dd>{e(corpus_name(doc.get("corpus")))}</dd></div>
+<div><dt>Seed</dt><dd>{e(str(doc.get("random_seed", 0)))}</dd></div></dl>
 </header>"""
 
 

@@ -100,11 +100,11 @@ def reproduce(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS_NAME
-    previous = {} if fresh else _reusable(path, profile, {c.id: _corpus_of(c, corpus) for c in claims})
+    previous = {} if fresh else _reusable(path, profile, seed, {c.id: _corpus_of(c, corpus) for c in claims})
     if fresh:
         _set_aside_checkpoints(out)
     sink = progress if progress is not None else ConsoleProgress()
-    doc = {"claims": [], "machine": machine_info(device), "profile": profile, "corpus": corpus,
+    doc = {"claims": [], "machine": machine_info(device), "profile": profile, "corpus": corpus, "random_seed": seed,
            "started": now(), "finished": None}  # fmt: skip
     records = dict(previous)
     for index, claim in enumerate(chosen):
@@ -171,16 +171,19 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
-def _reusable(path: Path, profile: str, wanted: dict[str, str | None]) -> dict[str, dict[str, Any]]:
-    """Records of a previous run of the same profile (and corpus, ``wanted[id]``) that finished
-    without an error; a language-model claim recorded before corpora were recorded ran on stdlib."""
+def _reusable(
+    path: Path, profile: str, seed: int, wanted: dict[str, str | None]
+) -> dict[str, dict[str, Any]]:
+    """Records of a previous run of the same profile and seed (and corpus, ``wanted[id]``) that
+    finished without an error; a run or claim recorded before seeds or corpora were recorded ran
+    at seed 0 on stdlib."""
     if not path.exists():
         return {}
     try:
         doc = load_results(path)
     except DataError:
         return {}
-    if doc.get("profile") != profile:
+    if doc.get("profile") != profile or doc.get("random_seed", 0) != seed:
         return {}
     return {
         c["id"]: c
