@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from claim_helpers import check_result, run_claim
 from induction_helpers import tiny_recipe, write_corpus
 
+from circuitlab.data.tokenizer import CharTokenizer
 from circuitlab.experiments.base import RunContext
 from circuitlab.experiments.induction.claim import InductionResult, find_heads, half_losses
 from circuitlab.experiments.induction.recipe import induction_recipe
@@ -120,12 +122,27 @@ def test_half_losses_split_first_and_predictable_second_copy() -> None:
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
-def test_recipes_are_shortformer_two_layer_attention_only_and_full_is_pure_corpus(profile: str) -> None:
+def test_the_plain_recipe_is_shortformer_two_layer_attention_only_on_unmodified_text(profile: str) -> None:
+    r = induction_recipe(profile, plain=True)
+    assert r.model.n_layers == 2 and r.model.attn_only and r.model.positional == "shortformer"
+    assert r.corpus == "stdlib" and r.repeat_fraction == 0  # no synthetic passages, no repeats added
+    assert (
+        r.tokenizer == "printable" and r.vocab_size == r.model.d_vocab == CharTokenizer.printable().vocab_size
+    )
+    assert r.select_fraction == 0.1 and r.model.pos_init == "sinusoidal"
+    assert r.train.steps * r.tokens_per_step <= (15_000_000 if profile == "quick" else 30_000_000)
+    assert r.model.n_ctx >= 101  # room for BOS + 50 + 50 scoring tokens
+    assert "pure corpus" in r.describe() and "random-token" not in r.describe()
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_the_default_bpe_recipe_names_its_curriculum(profile: str) -> None:
     r = induction_recipe(profile)
     assert r.model.n_layers == 2 and r.model.attn_only and r.model.positional == "shortformer"
-    assert r.corpus == "stdlib" and (r.repeat_fraction == 0) == (profile == "full")
-    assert r.passage == "random" and r.repeat_fraction in (0.0, 0.5)
-    assert r.model.n_ctx >= 101  # room for BOS + 50 + 50 scoring tokens
+    assert r.tokenizer == "bpe" and r.passage == "random" and r.select_fraction == 0
+    assert (r.repeat_fraction == 0.5) == (profile == "quick") and r.repeat_fraction in (0.0, 0.5)
+    assert ("random-token passage repeated later in 50% of windows" in r.describe()) == (profile == "quick")
+    assert r.to_dict() != induction_recipe(profile, plain=True).to_dict()
 
 
 @pytest.mark.slow
@@ -191,3 +208,42 @@ def test_shortformer_pos_in_norm_feeds_query_and_key_ln_of_resid_plus_pos_and_va
     assert torch.allclose(cache["blocks.0.attn.hook_v"], v, atol=1e-5)
     plain = Transformer(cfg.replace(shortformer_pos_in_norm=False))
     assert not torch.allclose(plain(tokens), model(tokens), atol=1e-4)
+
+
+def printable_recipe(corpus: Path):
+    """The tiny recipe on printable characters, windows from the half richest in repeated 8-grams."""
+    tiny = tiny_recipe(corpus)
+    return dataclasses.replace(
+        tiny, vocab_size=98, model=tiny.model.replace(d_vocab=98), repeat_fraction=0.0,
+        tokenizer="printable", select_fraction=0.5,
+    )  # fmt: skip
+
+
+def test_printable_recipe_trains_on_repetition_rich_slices_and_scores_after_a_newline(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    from circuitlab.data.selection import RepetitionRichWindows
+    from circuitlab.experiments.base import corpus_data
+    from circuitlab.experiments.induction.train import scoring_bos, scoring_tokens, training_batches
+
+    recipe = printable_recipe(tiny_corpus)
+    data = corpus_data(recipe.corpus, recipe.vocab_size, max_bytes=None, tokenizer="printable")
+    batches = training_batches(recipe, data)
+    assert isinstance(batches, RepetitionRichWindows)
+    train = torch.as_tensor(data.tokens.train.astype("int64"))
+    for row in batches(3).inputs:  # every window is an unmodified slice of the corpus
+        assert any(torch.equal(train[s : s + len(row)], row) for s in batches.starts.tolist())
+    bos = scoring_bos(data)
+    assert data.tokenizer.decode([bos]) == "\n" and bool((scoring_tokens(recipe, bos)[:, 0] == bos).all())
+    result = run_claim("two_layer_induction", RunContext(out_dir=tmp_path), recipe=recipe)
+    assert "printable characters (98)" in result.ran and "unmodified slices" in result.notes
+    assert result.measured["tokens_seen"] == 8 * 4 * 32
+
+
+def test_a_history_saved_before_tokenizer_and_selection_were_recorded_still_matches_only_bpe() -> None:
+    from circuitlab.experiments.induction.train import _same_recipe
+
+    bpe, plain = induction_recipe("quick"), induction_recipe("quick", plain=True)
+    older = {k: v for k, v in bpe.to_dict().items() if k not in ("tokenizer", "select_fraction")}
+    assert _same_recipe(older, bpe) and not _same_recipe(older, plain)
+    assert not _same_recipe({**older, "vocab_size": 2048}, bpe) and not _same_recipe(None, bpe)

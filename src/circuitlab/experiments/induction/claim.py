@@ -48,7 +48,13 @@ from circuitlab.experiments.induction.figures import (
 )
 from circuitlab.experiments.induction.phase import loss_difference, phase_measured, phase_window
 from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe, induction_recipe
-from circuitlab.experiments.induction.train import NAME, TrainedInduction, scoring_tokens, train_induction
+from circuitlab.experiments.induction.train import (
+    NAME,
+    TrainedInduction,
+    scoring_bos,
+    scoring_tokens,
+    train_induction,
+)
 from circuitlab.experiments.induction.viewer import write_attention_viewer
 
 HEAD_THRESHOLD = 0.3  # a head "is" a previous-token / induction head above this score
@@ -137,8 +143,9 @@ def composition_table(model, prev: list[int], ind: list[int]) -> dict[str, Any]:
 def measure(trained: TrainedInduction) -> InductionMeasurement:
     """Find the heads, their composition, and what zero-ablating the induction heads costs."""
     model = trained.model
-    bos = getattr(trained.data.tokenizer, "eot_id", None)
-    tokens = scoring_tokens(trained.recipe, bos, seed=4321)  # held-out draw, not the tracker's
+    tokens = scoring_tokens(
+        trained.recipe, scoring_bos(trained.data), seed=4321
+    )  # held-out draw, not the tracker's
     ind_scores, prev_scores = (
         head_scores(model, "induction", tokens),
         head_scores(model, "previous_token", tokens),
@@ -265,9 +272,14 @@ def _notes(recipe: InductionRecipe, judgement: Judgement) -> str:
     if recipe.repeat_fraction > 0:
         what = "random token ids" if recipe.passage == "random" else "the window's own text"
         parts.append(
-            f"quick profile: {recipe.repeat_fraction:.0%} of training windows hold a passage of "
-            f"{what} repeated later in the window (a curriculum, RepeatedPassageBatches); the "
-            "full profile trains on the pure corpus"
+            f"curriculum: {recipe.repeat_fraction:.0%} of training windows hold a passage of "
+            f"{what} repeated later in the window (a curriculum, RepeatedPassageBatches); the full profile "
+            "and induction_recipe(plain=True) train on unmodified text"
+        )
+    if recipe.select_fraction:
+        parts.append(
+            f"plain text: the training windows are unmodified slices of the corpus, drawn from the "
+            f"{recipe.select_fraction:.0%} richest in repeated rare 8-grams (RepetitionRichWindows)"
         )
     parts += [f"{what} check failed" for what in judgement.failed]
     return "; ".join(parts)

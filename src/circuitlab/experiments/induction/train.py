@@ -18,6 +18,7 @@ import torch
 
 from circuitlab.circuits import repeated_random_tokens
 from circuitlab.data import WindowBatches
+from circuitlab.data.selection import RepetitionRichWindows
 from circuitlab.data.synthetic import RepeatedPassageBatches
 from circuitlab.experiments.base import CorpusData, RunContext, corpus_data
 from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe
@@ -54,6 +55,15 @@ def scoring_tokens(recipe: InductionRecipe, bos: int | None, seed: int = 1234) -
     return repeated_random_tokens(recipe.vocab_size, half, N_SCORE_ROWS, seed=seed, bos=bos)
 
 
+def scoring_bos(data: CorpusData) -> int | None:
+    """The id that starts the scoring sequences: the tokenizer's end-of-text, or for a character
+    tokenizer (which has none) the newline that starts every line of text."""
+    eot = getattr(data.tokenizer, "eot_id", None)
+    if eot is None and data.tokenizer.kind == "char":
+        (eot,) = data.tokenizer.encode("\n")
+    return eot
+
+
 def text_windows(data: CorpusData, n_ctx: int, rows: int = 64, seed: int = 7) -> torch.Tensor:
     """``rows`` validation windows of real text, ``[rows, n_ctx]``, for the in-context-learning score."""
     source = data.tokens.val if len(data.tokens.val) > n_ctx + 1 else data.tokens.train
@@ -63,13 +73,14 @@ def text_windows(data: CorpusData, n_ctx: int, rows: int = 64, seed: int = 7) ->
 def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInduction:
     """Train the recipe's model on its corpus (or reload it), scoring heads as it trains."""
     ctx.report(0.0, "two_layer_induction: tokenizing the corpus")
-    data = corpus_data(recipe.corpus, recipe.vocab_size, max_bytes=recipe.max_bytes)
+    data = corpus_data(
+        recipe.corpus, recipe.vocab_size, max_bytes=recipe.max_bytes, tokenizer=recipe.tokenizer
+    )
     reloaded = _reload(ctx, recipe, data)
     if reloaded is not None:
         return reloaded
     model = Transformer(recipe.model)
-    bos = getattr(data.tokenizer, "eot_id", None)
-    repeated, text = scoring_tokens(recipe, bos), text_windows(data, recipe.model.n_ctx)
+    repeated, text = scoring_tokens(recipe, scoring_bos(data)), text_windows(data, recipe.model.n_ctx)
     tracker = InductionTracker(repeated, text, recipe.eval_every, threshold=INDUCTION_THRESHOLD)
     start = time.perf_counter()
     result = train(
@@ -94,9 +105,18 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
 
 
 def training_batches(recipe: InductionRecipe, data: CorpusData) -> WindowBatches | RepeatedPassageBatches:
-    """Windows of the corpus; in ``repeat_fraction`` of them a ``passage`` repeated later."""
-    base = WindowBatches(
-        data.tokens.train, recipe.train.batch_size, recipe.model.n_ctx, seed=recipe.train.seed
+    """Windows of the corpus (from the ``select_fraction`` richest in repeated 8-grams when it is
+    set); in ``repeat_fraction`` of them a ``passage`` repeated later."""
+    tokens, batch, n_ctx, seed = (
+        data.tokens.train,
+        recipe.train.batch_size,
+        recipe.model.n_ctx,
+        recipe.train.seed,
+    )
+    base = (
+        RepetitionRichWindows(tokens, batch, n_ctx, seed=seed, fraction=recipe.select_fraction)
+        if recipe.select_fraction
+        else WindowBatches(tokens, batch, n_ctx, seed=seed)
     )
     if recipe.repeat_fraction == 0:
         return base
@@ -134,10 +154,12 @@ def _reload(ctx: RunContext, recipe: InductionRecipe, data: CorpusData) -> Train
 
 def _same_recipe(saved: Any, recipe: InductionRecipe) -> bool:
     """The saved recipe is this one; its corpus may be spelled differently (the checkpoint folder is
-    already keyed by the corpus's text)."""
+    already keyed by the corpus's text), and a history saved before the tokenizer and window
+    selection were recorded used BPE on every window."""
     if not isinstance(saved, dict):
         return False
-    return {**saved, "corpus": None} == {**recipe.to_dict(), "corpus": None}
+    older = {"tokenizer": "bpe", "select_fraction": 0.0}  # histories saved before these fields existed
+    return {**older, **saved, "corpus": None} == {**recipe.to_dict(), "corpus": None}
 
 
 def _saved_history(path: Path) -> dict[str, Any] | None:
@@ -168,6 +190,7 @@ __all__ = [
     "NAME",
     "TrainedInduction",
     "checkpoint_dir",
+    "scoring_bos",
     "scoring_tokens",
     "text_windows",
     "train_induction",
