@@ -303,7 +303,7 @@ LIB_CASES = [
         "tokenizer-unknown-kind",
         lambda e: train_tokenizer(load_corpus(e.corpus), "wordpiece"),
         "'wordpiece'",
-        "bpe or char",
+        "bpe, char or printable",
     ),
     Case(
         "windows-longer-than-corpus",
