@@ -44,7 +44,17 @@ def test_help_names_every_option(capsys: pytest.CaptureFixture) -> None:
     out = capsys.readouterr().out
     assert exit_.value.code == 0
     assert all(
-        flag in out for flag in ("--profile", "--out", "--only", "--device", "--fresh", "--corpus", "--seed")
+        flag in out
+        for flag in (
+            "--profile",
+            "--out",
+            "--only",
+            "--device",
+            "--fresh",
+            "--corpus",
+            "--seed",
+            "--plain-text",
+        )
     )
 
 
@@ -61,6 +71,22 @@ def test_seed_reaches_every_claim_and_the_report_names_it(
     assert main(["reproduce", "--out", str(tmp_path / "run"), "--seed", "2"]) == 0
     assert seen == [2, 2] and json.loads((tmp_path / "run" / "results.json").read_text())["random_seed"] == 2
     assert "<dt>Seed</dt><dd>2</dd>" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_plain_text_reaches_the_claims_and_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    seen: list[bool] = []
+
+    def recipe_of(ctx: RunContext) -> ClaimResult:
+        seen.append(ctx.plain_text)
+        return ClaimResult({"x": 1}, "x = 1", "pass")
+
+    fake_registry(monkeypatch, fake("two_layer_induction", recipe_of))
+    assert main(["reproduce", "--out", str(tmp_path / "a")]) == 0
+    assert main(["reproduce", "--out", str(tmp_path / "b"), "--plain-text"]) == 0
+    assert seen == [False, True]
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["plain_text"] is True
 
 
 @pytest.mark.parametrize("bad", ["-1", "two", "1.5"])

@@ -247,3 +247,12 @@ def test_a_history_saved_before_tokenizer_and_selection_were_recorded_still_matc
     older = {k: v for k, v in bpe.to_dict().items() if k not in ("tokenizer", "select_fraction")}
     assert _same_recipe(older, bpe) and not _same_recipe(older, plain)
     assert not _same_recipe({**older, "vocab_size": 2048}, bpe) and not _same_recipe(None, bpe)
+
+
+def test_the_run_context_picks_the_recipe_the_claims_share() -> None:
+    from circuitlab.experiments.induction.recipe import context_recipe
+
+    ctx = RunContext(out_dir=Path("unused"), profile="full", seed=2, corpus="/data/prose")
+    assert context_recipe(ctx) == induction_recipe("full", 2, corpus="/data/prose")
+    plain = context_recipe(RunContext(out_dir=Path("unused"), seed=2, plain_text=True))
+    assert plain == induction_recipe("quick", 2, plain=True) and plain.tokenizer == "printable"

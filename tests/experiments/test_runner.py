@@ -83,15 +83,30 @@ def test_resume_reuses_finished_claims_and_reruns_failed_ones(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     "change",
-    [{"fresh": True}, {"profile": "full"}, {"seed": 1}],
-    ids=["fresh", "other-profile", "other-seed"],
+    [{"fresh": True}, {"profile": "full"}, {"seed": 1}, {"plain_text": True}],
+    ids=["fresh", "other-profile", "other-seed", "plain-text"],
 )
-def test_fresh_or_another_profile_or_seed_reruns_everything(tmp_path: Path, change: dict) -> None:
+def test_fresh_or_another_profile_seed_or_recipe_reruns_everything(tmp_path: Path, change: dict) -> None:
     run(tmp_path)
     CALLS.clear()
     run(tmp_path, **change)
     assert CALLS == ["broken", "good"]
-    assert load_results(tmp_path)["random_seed"] == change.get("seed", 0)
+    doc = load_results(tmp_path)
+    assert doc["random_seed"] == change.get("seed", 0) and doc["plain_text"] == change.get(
+        "plain_text", False
+    )
+
+
+def test_a_run_recorded_before_seeds_and_recipes_were_recorded_is_reused_at_their_defaults(
+    tmp_path: Path,
+) -> None:
+    run(tmp_path)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    del doc["random_seed"], doc["plain_text"]
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    CALLS.clear()
+    run(tmp_path)
+    assert CALLS == ["broken"]  # "good" is reused; "broken" failed before and reruns
 
 
 def test_results_are_written_after_each_claim(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def tiny_induction(monkeypatch):
     trained = SimpleNamespace(model=model, data=data)
     for module in (sae_transformer, sae_compare):
         monkeypatch.setattr(module, "train_induction", lambda ctx, recipe: trained)
-        monkeypatch.setattr(module, "induction_recipe", lambda *a, **k: None)
+        monkeypatch.setattr(module, "context_recipe", lambda ctx: None)
 
     def small(ctx, d_model: int) -> SAEConfig:
         return SAEConfig(

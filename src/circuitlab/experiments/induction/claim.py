@@ -47,7 +47,7 @@ from circuitlab.experiments.induction.figures import (
     plot_phase_change,
 )
 from circuitlab.experiments.induction.phase import loss_difference, phase_measured, phase_window
-from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe, induction_recipe
+from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe, context_recipe
 from circuitlab.experiments.induction.train import (
     NAME,
     TrainedInduction,
@@ -102,7 +102,7 @@ def two_layer_induction(ctx: RunContext, recipe: InductionRecipe | None = None) 
 
     ``recipe`` defaults to the measured recipe of ``ctx.profile`` (tests pass a tiny one).
     """
-    recipe = recipe or induction_recipe(ctx.profile, seed=ctx.seed, device=ctx.device, corpus=ctx.corpus)
+    recipe = recipe or context_recipe(ctx)
     trained = train_induction(ctx, recipe)
     ctx.report(0.88, "two_layer_induction: scoring heads, composition and ablation")
     m = measure(trained)

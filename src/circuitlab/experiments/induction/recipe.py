@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from circuitlab.errors import ConfigError
+from circuitlab.experiments.base import RunContext
 from circuitlab.training import TrainConfig
 from circuitlab.transformer import TransformerConfig
 
@@ -175,4 +176,9 @@ def _train_config(
     )  # fmt: skip
 
 
-__all__ = ["INDUCTION_THRESHOLD", "InductionRecipe", "induction_recipe"]
+def context_recipe(ctx: RunContext) -> InductionRecipe:
+    """The recipe a reproduce run asks for: its profile, seed, device, corpus and ``plain_text``."""
+    return induction_recipe(ctx.profile, ctx.seed, device=ctx.device, corpus=ctx.corpus, plain=ctx.plain_text)
+
+
+__all__ = ["INDUCTION_THRESHOLD", "InductionRecipe", "context_recipe", "induction_recipe"]

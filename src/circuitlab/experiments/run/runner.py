@@ -82,6 +82,7 @@ def reproduce(
     claims: Sequence[Claim] | None = None,
     seed: int = 0,
     corpus: str = "stdlib",
+    plain_text: bool = False,
 ) -> RunSummary:
     """Run the claims (all, or those named in ``only``) and record each in ``results.json``.
 
@@ -90,6 +91,7 @@ def reproduce(
     :class:`SilentProgress` runs quietly); ``claims`` replaces the registry (tests do this).
     ``corpus`` is what the language-model claims (``Claim.corpus``) train on: ``"stdlib"`` or a
     text file, folder or glob; a corpus that cannot be read raises DataError before anything runs.
+    ``plain_text`` trains the induction model with ``induction_recipe(plain=True)``.
     """
     if profile not in ("quick", "full"):
         raise ConfigError(f"profile {profile!r} is not known: use 'quick' or 'full'")
@@ -100,11 +102,12 @@ def reproduce(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS_NAME
-    previous = {} if fresh else _reusable(path, profile, seed, {c.id: _corpus_of(c, corpus) for c in claims})
+    run_keys = {"profile": profile, "random_seed": seed, "plain_text": plain_text}
+    previous = {} if fresh else _reusable(path, run_keys, {c.id: _corpus_of(c, corpus) for c in claims})
     if fresh:
         _set_aside_checkpoints(out)
     sink = progress if progress is not None else ConsoleProgress()
-    doc = {"claims": [], "machine": machine_info(device), "profile": profile, "corpus": corpus, "random_seed": seed,
+    doc = {"claims": [], "machine": machine_info(device), "profile": profile, "corpus": corpus, **run_keys,
            "started": now(), "finished": None}  # fmt: skip
     records = dict(previous)
     for index, claim in enumerate(chosen):
@@ -112,7 +115,9 @@ def reproduce(
         if claim.id in previous:
             record = {**previous[claim.id], **_wording(claim), "reused": True}
         else:  # fresh checkpoints were set aside above: claims in this run share what they train
-            record = run_claim(claim, RunContext(out, profile, device, seed, False, sink.update, corpus))
+            record = run_claim(
+                claim, RunContext(out, profile, device, seed, False, sink.update, corpus, plain_text)
+            )
         records[claim.id] = record
         sink.finish(record)
         doc["claims"] = [records[c.id] for c in claims if c.id in records]  # the registry's order
@@ -172,19 +177,21 @@ def _one_line(err: BaseException) -> str:
 
 
 def _reusable(
-    path: Path, profile: str, seed: int, wanted: dict[str, str | None]
+    path: Path, run_keys: dict[str, Any], wanted: dict[str, str | None]
 ) -> dict[str, dict[str, Any]]:
-    """Records of a previous run of the same profile and seed (and corpus, ``wanted[id]``) that
-    finished without an error; a run or claim recorded before seeds or corpora were recorded ran
-    at seed 0 on stdlib."""
+    """Records of a previous run with the same ``run_keys`` (profile, seed, plain_text) and corpus
+    (``wanted[id]``) that finished without an error; a run or claim recorded before seeds, the
+    plain-text recipe or corpora were recorded ran at seed 0 with the BPE recipe on stdlib."""
     if not path.exists():
         return {}
     try:
         doc = load_results(path)
     except DataError:
         return {}
-    if doc.get("profile") != profile or doc.get("random_seed", 0) != seed:
+    older = {"random_seed": 0, "plain_text": False}
+    if any({**older, **doc}.get(key) != value for key, value in run_keys.items()):
         return {}
+    profile = run_keys["profile"]
     return {
         c["id"]: c
         for c in doc["claims"]

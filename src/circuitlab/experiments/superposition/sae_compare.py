@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from circuitlab.experiments.base import ClaimResult, Judgement, RunContext
-from circuitlab.experiments.induction.recipe import induction_recipe
+from circuitlab.experiments.induction.recipe import context_recipe
 from circuitlab.experiments.induction.train import text_windows, train_induction
 from circuitlab.experiments.superposition.sae_cache import cached_train
 from circuitlab.experiments.superposition.sae_transformer import HOOK, residual_sae_config
@@ -40,9 +40,7 @@ def sae_topk_vs_relu(ctx: RunContext) -> ClaimResult:
 
 
 def measure(ctx: RunContext) -> Compared:
-    trained = train_induction(
-        ctx, induction_recipe(ctx.profile, ctx.seed, device=ctx.device, corpus=ctx.corpus)
-    )
+    trained = train_induction(ctx, context_recipe(ctx))
     model = trained.model.cpu()
     rows = 64 if ctx.profile == "quick" else 256
     tokens = text_windows(trained.data, model.cfg.n_ctx, rows=rows, seed=11)  # sae_transformer's windows
