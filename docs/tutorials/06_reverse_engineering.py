@@ -54,7 +54,7 @@ from circuitlab.data.synthetic import RepeatedPassageBatches
 from circuitlab.experiments.base import RunContext, corpus_data
 from circuitlab.experiments.induction.claim import ABLATION_THRESHOLD, find_heads, half_losses
 from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, induction_recipe
-from circuitlab.experiments.induction.train import scoring_bos, train_induction
+from circuitlab.experiments.induction.train import bos_id, train_induction
 from circuitlab.experiments.induction.viewer import viewer_sample
 from circuitlab.experiments.ngrams import lm
 from circuitlab.experiments.ngrams.one_layer import loss_split
@@ -258,7 +258,7 @@ else:
     print(recipe.describe())
     trained = train_induction(ctx, recipe)  # reloads <run>/checkpoints/two_layer_induction when present
     model, history = trained.model.cpu().eval(), trained.history
-    bos = scoring_bos(trained.data)  # the end-of-text id, or a newline for a character tokenizer
+    bos = bos_id(trained.data)  # the end-of-text id, or a newline for a character tokenizer
     print(f"reloaded from {RUN}" if trained.reloaded else f"trained in {trained.train_seconds:.0f} s")
 
 # %% [markdown]

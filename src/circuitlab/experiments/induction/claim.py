@@ -51,7 +51,7 @@ from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, Inducti
 from circuitlab.experiments.induction.train import (
     NAME,
     TrainedInduction,
-    scoring_bos,
+    bos_id,
     scoring_tokens,
     train_induction,
 )
@@ -143,9 +143,8 @@ def composition_table(model, prev: list[int], ind: list[int]) -> dict[str, Any]:
 def measure(trained: TrainedInduction) -> InductionMeasurement:
     """Find the heads, their composition, and what zero-ablating the induction heads costs."""
     model = trained.model
-    tokens = scoring_tokens(
-        trained.recipe, scoring_bos(trained.data), seed=4321
-    )  # held-out draw, not the tracker's
+    # a held-out draw, not the tracker's
+    tokens = scoring_tokens(trained.recipe, bos_id(trained.data), seed=4321)
     ind_scores, prev_scores = (
         head_scores(model, "induction", tokens),
         head_scores(model, "previous_token", tokens),

@@ -55,9 +55,10 @@ def scoring_tokens(recipe: InductionRecipe, bos: int | None, seed: int = 1234) -
     return repeated_random_tokens(recipe.vocab_size, half, N_SCORE_ROWS, seed=seed, bos=bos)
 
 
-def scoring_bos(data: CorpusData) -> int | None:
-    """The id that starts the scoring sequences: the tokenizer's end-of-text, or for a character
-    tokenizer (which has none) the newline that starts every line of text."""
+def bos_id(data: CorpusData) -> int | None:
+    """The id that starts the sequences the model is probed with (the scoring tokens, the
+    attention viewer's sample): the tokenizer's end-of-text, or for a character tokenizer (which
+    has none) the newline that starts every line of text."""
     eot = getattr(data.tokenizer, "eot_id", None)
     if eot is None and data.tokenizer.kind == "char":
         (eot,) = data.tokenizer.encode("\n")
@@ -80,7 +81,7 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
     if reloaded is not None:
         return reloaded
     model = Transformer(recipe.model)
-    repeated, text = scoring_tokens(recipe, scoring_bos(data)), text_windows(data, recipe.model.n_ctx)
+    repeated, text = scoring_tokens(recipe, bos_id(data)), text_windows(data, recipe.model.n_ctx)
     tracker = InductionTracker(repeated, text, recipe.eval_every, threshold=INDUCTION_THRESHOLD)
     start = time.perf_counter()
     result = train(
@@ -107,16 +108,11 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
 def training_batches(recipe: InductionRecipe, data: CorpusData) -> WindowBatches | RepeatedPassageBatches:
     """Windows of the corpus (from the ``select_fraction`` richest in repeated 8-grams when it is
     set); in ``repeat_fraction`` of them a ``passage`` repeated later."""
-    tokens, batch, n_ctx, seed = (
-        data.tokens.train,
-        recipe.train.batch_size,
-        recipe.model.n_ctx,
-        recipe.train.seed,
-    )
+    shape = (data.tokens.train, recipe.train.batch_size, recipe.model.n_ctx)
     base = (
-        RepetitionRichWindows(tokens, batch, n_ctx, seed=seed, fraction=recipe.select_fraction)
+        RepetitionRichWindows(*shape, seed=recipe.train.seed, fraction=recipe.select_fraction)
         if recipe.select_fraction
-        else WindowBatches(tokens, batch, n_ctx, seed=seed)
+        else WindowBatches(*shape, seed=recipe.train.seed)
     )
     if recipe.repeat_fraction == 0:
         return base
@@ -190,7 +186,7 @@ __all__ = [
     "NAME",
     "TrainedInduction",
     "checkpoint_dir",
-    "scoring_bos",
+    "bos_id",
     "scoring_tokens",
     "text_windows",
     "train_induction",

@@ -17,6 +17,7 @@ import torch
 from circuitlab.data.datasets import WindowBatches
 from circuitlab.experiments.base import CorpusData, RunContext
 from circuitlab.experiments.induction.figures import patterns_of
+from circuitlab.experiments.induction.train import bos_id
 from circuitlab.files import atomic_write
 
 VIEWER_FILE = "attention_viewer.json"
@@ -37,7 +38,7 @@ def viewer_sample(data: CorpusData, n_ctx: int, seed: int = 3) -> torch.Tensor:
     newline = [i for i, t in enumerate(window.tolist()[: 3 * n_text]) if "\n" in data.tokenizer.decode([t])]
     start = newline[0] + 1 if newline else 0
     text = window[start : start + n_text]
-    bos = getattr(data.tokenizer, "eot_id", None)
+    bos = bos_id(data)
     parts = ([torch.tensor([bos])] if bos is not None else []) + [text, text[:n_repeat]]
     return torch.cat(parts)[None]
 
