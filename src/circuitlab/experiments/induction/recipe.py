@@ -35,13 +35,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from circuitlab.data.tokenizer import CharTokenizer
 from circuitlab.errors import ConfigError
 from circuitlab.experiments.base import RunContext
 from circuitlab.training import TrainConfig
 from circuitlab.transformer import TransformerConfig
 
 INDUCTION_THRESHOLD = 0.7
-PRINTABLE_VOCAB = 98  # CharTokenizer.printable().vocab_size
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,11 @@ class InductionRecipe:
         )
         if self.select_fraction:
             data += f", windows from the {self.select_fraction:.0%} richest in repeated 8-grams"
-        vocab = "printable characters (98)" if self.tokenizer == "printable" else f"BPE {self.vocab_size}"
+        vocab = (
+            f"printable characters ({self.vocab_size})"
+            if self.tokenizer == "printable"
+            else f"BPE {self.vocab_size}"
+        )
         return (
             f"{m.n_layers}-layer attention-only, d_model {m.d_model}, {m.n_heads} heads x {m.d_head}, "
             f"{m.positional} positions ({'LN(resid + W_pos)' if m.shortformer_pos_in_norm else 'LN(resid) + W_pos'}"
@@ -137,8 +141,9 @@ def induction_recipe(
 def _plain_recipe(profile: str, seed: int, steps: int | None, device: str, corpus: str) -> InductionRecipe:
     """Printable characters, n_ctx 256, batch 16, 3 heads of 64, 0.3 x sinusoidal W_pos, lr 5e-3,
     wd 0, windows from the 10% richest in repeated 8-grams; 15M tokens (quick) or 30M (full)."""
+    vocab = CharTokenizer.printable().vocab_size
     model = TransformerConfig(
-        n_layers=2, d_model=128, n_heads=3, d_head=64, d_vocab=PRINTABLE_VOCAB, n_ctx=256,
+        n_layers=2, d_model=128, n_heads=3, d_head=64, d_vocab=vocab, n_ctx=256,
         attn_only=True, positional="shortformer", normalization="layernorm", shortformer_pos_in_norm=True,
         pos_init="sinusoidal", pos_init_range=0.3, seed=seed,
     )  # fmt: skip
@@ -146,7 +151,7 @@ def _plain_recipe(profile: str, seed: int, steps: int | None, device: str, corpu
     n_steps = steps if steps is not None else tokens // (16 * model.n_ctx)
     train = _train_config(n_steps, lr=5e-3, batch=16, weight_decay=0.0, seed=seed, device=device)
     return InductionRecipe(
-        profile, PRINTABLE_VOCAB, model, train, repeat_fraction=0.0, eval_every=max(1, min(50, n_steps // 4)),
+        profile, vocab, model, train, repeat_fraction=0.0, eval_every=max(1, min(50, n_steps // 4)),
         corpus=corpus, tokenizer="printable", select_fraction=0.1,
     )  # fmt: skip
 
