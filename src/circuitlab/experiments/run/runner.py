@@ -115,9 +115,10 @@ def reproduce(
         if claim.id in previous:
             record = {**previous[claim.id], **_wording(claim), "reused": True}
         else:  # fresh checkpoints were set aside above: claims in this run share what they train
-            record = run_claim(
-                claim, RunContext(out, profile, device, seed, False, sink.update, corpus, plain_text)
+            ctx = RunContext(
+                out, profile, device, seed, progress=sink.update, corpus=corpus, plain_text=plain_text
             )
+            record = run_claim(claim, ctx)
         records[claim.id] = record
         sink.finish(record)
         doc["claims"] = [records[c.id] for c in claims if c.id in records]  # the registry's order
