@@ -58,15 +58,21 @@ def test_help_names_every_option(capsys: pytest.CaptureFixture) -> None:
     )
 
 
+def recording(field: str, seen: list):
+    """A fake claim that records ``ctx.<field>`` of each call in ``seen`` and passes."""
+
+    def claim(ctx: RunContext) -> ClaimResult:
+        seen.append(getattr(ctx, field))
+        return ClaimResult({"x": 1}, "x = 1", "pass")
+
+    return claim
+
+
 def test_seed_reaches_every_claim_and_the_report_names_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     seen: list[int] = []
-
-    def seeded(ctx: RunContext) -> ClaimResult:
-        seen.append(ctx.seed)
-        return ClaimResult({"x": 1}, "x = 1", "pass")
-
+    seeded = recording("seed", seen)
     fake_registry(monkeypatch, fake("perceptron", seeded), fake("mlp", seeded))
     assert main(["reproduce", "--out", str(tmp_path / "run"), "--seed", "2"]) == 0
     assert seen == [2, 2] and json.loads((tmp_path / "run" / "results.json").read_text())["random_seed"] == 2
@@ -77,12 +83,7 @@ def test_plain_text_reaches_the_claims_and_is_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     seen: list[bool] = []
-
-    def recipe_of(ctx: RunContext) -> ClaimResult:
-        seen.append(ctx.plain_text)
-        return ClaimResult({"x": 1}, "x = 1", "pass")
-
-    fake_registry(monkeypatch, fake("two_layer_induction", recipe_of))
+    fake_registry(monkeypatch, fake("two_layer_induction", recording("plain_text", seen)))
     assert main(["reproduce", "--out", str(tmp_path / "a")]) == 0
     assert main(["reproduce", "--out", str(tmp_path / "b"), "--plain-text"]) == 0
     assert seen == [False, True]
