@@ -152,3 +152,20 @@ def test_icl_positions_are_olsson_tokens_500_and_50_for_long_contexts():
 def test_unusable_inputs_raise_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call(tiny())
+
+
+@torch.no_grad()
+def test_second_copy_score_counts_only_second_copy_rows_with_a_target():
+    model = tiny()
+    tokens = repeated_random_tokens(6, half_len=5, batch=3, seed=2, bos=0)  # 5 ids: chance repeats in R
+    pattern = attention_patterns(model, tokens)  # [b, L, H, q, k]
+    target = detection_pattern(tokens, "induction")
+    expected = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for b in range(3):
+        rows = [q for q in range(6, 11) if target[b, q].any()]  # the second copy: positions 6..10
+        on = sum(pattern[b, :, :, q] @ target[b, q] for q in rows)
+        expected += on / len(rows) / 3
+    torch.testing.assert_close(head_scores(model, "induction", tokens, denominator="second_copy"), expected)
+    assert (target[:, 1:6].amax(-1) > 0).any()  # the first copy has chance targets the score leaves out
+    both = head_scores(model, "induction", tokens)
+    assert not torch.allclose(both, expected)

@@ -15,7 +15,13 @@ from the tokens exactly as TransformerLens builds them:
 least one target, so a perfect head scores 1.0: on BOS + R + R only the second copy can be
 matched by an induction head. ``denominator="all"`` divides by every query row, which is
 TransformerLens's definition (there sum(A) = pos since each row sums to 1); with it the induction
-score on BOS + R + R can reach only about R / (2R + 1). Scores are averaged over the batch.
+score on BOS + R + R can reach only about R / (2R + 1). ``denominator="second_copy"`` counts only
+the rows with a target in the second half of the sequence (the second copy of R): the prefix-
+matching score of Olsson et al. 2022 and TransformerLens's tutorial "induction stripe". The two
+differ when R repeats a token by chance, which a small vocabulary makes common (97 characters,
+R of 50: about one first-copy row in five has an earlier copy of its token), because a head keyed
+on more than one previous token attends little on those first-copy rows. Scores are averaged over
+the batch.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from circuitlab.typing import Float, Int, Tensor
 HeadKind = Literal["previous_token", "duplicate", "induction"]
 KINDS = ("previous_token", "duplicate", "induction")
 MIN_POS = {"previous_token": 2, "duplicate": 3, "induction": 3}
+DENOMINATORS = ("rows_with_target", "all", "second_copy")
 
 
 def repeated_random_tokens(
@@ -108,7 +115,7 @@ def head_scores(
     model,
     kind: HeadKind,
     tokens: Int[Tensor, "batch pos"] | None = None,
-    denominator: Literal["rows_with_target", "all"] = "rows_with_target",
+    denominator: Literal["rows_with_target", "all", "second_copy"] = "rows_with_target",
     exclude_bos: bool = False,
     exclude_current_token: bool = False,
 ) -> Float[Tensor, "n_layers n_heads"]:
@@ -123,8 +130,8 @@ def head_scores(
         tokens = repeated_random_tokens(model.cfg.d_vocab, max(half, 1), seed=0)
     tokens = model.check_tokens(tokens)
     _check_kind_and_tokens(model, kind, tokens)
-    if denominator not in ("rows_with_target", "all"):
-        raise ConfigError(f"denominator {denominator!r}: choose 'rows_with_target' or 'all'")
+    if denominator not in DENOMINATORS:
+        raise ConfigError(f"denominator {denominator!r}: choose one of {', '.join(DENOMINATORS)}")
     device = next(model.parameters()).device
     tokens = tokens.to(device)
     pattern = attention_patterns(model, tokens)  # [b, L, H, q, k]
@@ -134,6 +141,9 @@ def head_scores(
     if exclude_current_token:
         pattern = pattern * (1 - torch.eye(pattern.shape[-1], device=device))
     target = detection_pattern(tokens, kind).to(pattern.dtype)  # [b, q, k]
+    if denominator == "second_copy":  # BOS + R + R: the second copy is the last pos // 2 rows
+        n = tokens.shape[-1]
+        target = target * (torch.arange(n, device=device) >= n - n // 2)[:, None]
     on_target = torch.einsum("blhqk,bqk->blh", pattern, target)
     if denominator == "all":
         return (on_target / pattern.sum((-2, -1))).mean(0)

@@ -78,6 +78,7 @@ class InductionMeasurement:
     trained: TrainedInduction
     tokens: torch.Tensor  # [16, 2 half + 1] held-out BOS + R + R
     induction_scores: torch.Tensor  # [n_layers, n_heads]
+    second_copy_scores: torch.Tensor  # the same on the second copy's rows only (Olsson et al.)
     previous_scores: torch.Tensor
     previous: list[int]  # layer-0 previous-token heads, best first
     induction: list[int]  # layer-1 induction heads, best first
@@ -149,6 +150,7 @@ def measure(trained: TrainedInduction) -> InductionMeasurement:
         head_scores(model, "induction", tokens),
         head_scores(model, "previous_token", tokens),
     )
+    second_copy = head_scores(model, "induction", tokens, denominator="second_copy")
     prev, ind = find_heads(prev_scores, 0), find_heads(ind_scores, 1)
     comp = composition_table(model, prev, ind)
     ablation = ablate_heads(model, tokens, [(1, i) for i in ind], kind="zero")
@@ -161,7 +163,9 @@ def measure(trained: TrainedInduction) -> InductionMeasurement:
         "ablated_second": ablated[1],
     }
     phase = phase_window(trained.history)
-    return InductionMeasurement(trained, tokens, ind_scores, prev_scores, prev, ind, comp, losses, phase)
+    return InductionMeasurement(
+        trained, tokens, ind_scores, second_copy, prev_scores, prev, ind, comp, losses, phase
+    )
 
 
 def judge(m: InductionMeasurement) -> Judgement:
@@ -185,6 +189,7 @@ def measured(m: InductionMeasurement) -> dict[str, Any]:
     trained, loss = m.trained, m.losses
     return {
         "max_induction_score": round(float(m.induction_scores[1].max()), 4),
+        "max_induction_score_second_copy": round(float(m.second_copy_scores[1].max()), 4),
         "induction_heads": [f"1.{i}" for i in m.induction],
         "previous_token_heads": [f"0.{p}" for p in m.previous],
         "max_previous_token_score": round(float(m.previous_scores[0].max()), 4),
