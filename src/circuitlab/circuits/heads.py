@@ -12,16 +12,15 @@ from the tokens exactly as TransformerLens builds them:
     score = sum_{q,k} A[q, k] D[q, k] / (number of query rows counted)
 
 ``denominator="rows_with_target"`` (the default) counts only query rows where the pattern has at
-least one target, so a perfect head scores 1.0: on BOS + R + R only the second copy can be
-matched by an induction head. ``denominator="all"`` divides by every query row, which is
+least one target, so a perfect head scores 1.0 (on BOS + R + R these are the second copy and
+the first-copy rows whose token already occurred by chance inside R). ``denominator="all"`` divides by every query row, which is
 TransformerLens's definition (there sum(A) = pos since each row sums to 1); with it the induction
 score on BOS + R + R can reach only about R / (2R + 1). ``denominator="second_copy"`` counts only
 the rows with a target in the second half of the sequence (the second copy of R): the prefix-
 matching score of Olsson et al. 2022 and TransformerLens's tutorial "induction stripe". The two
-differ when R repeats a token by chance, which a small vocabulary makes common (97 characters,
-R of 50: about one first-copy row in five has an earlier copy of its token), because a head keyed
-on more than one previous token attends little on those first-copy rows. Scores are averaged over
-the batch.
+differ only when R repeats a token by chance, which a small vocabulary makes common. It assumes the
+BOS + R + R layout (its second copy is the last pos // 2 positions). Scores are averaged over the
+batch.
 """
 
 from __future__ import annotations
