@@ -130,6 +130,7 @@ def test_the_plain_recipe_is_shortformer_two_layer_attention_only_on_unmodified_
         r.tokenizer == "printable" and r.vocab_size == r.model.d_vocab == CharTokenizer.printable().vocab_size
     )
     assert r.select_fraction == 0.1 and r.model.pos_init == "sinusoidal"
+    assert (r.model.n_heads, r.model.d_head) == (6, 32)  # the setting docs/induction-recipe.md measured
     assert r.train.steps * r.tokens_per_step <= (15_000_000 if profile == "quick" else 30_000_000)
     assert r.model.n_ctx >= 101  # room for BOS + 50 + 50 scoring tokens
     assert "pure corpus" in r.describe() and "random-token" not in r.describe()

@@ -18,8 +18,8 @@ The default (BPE) recipe:
 
 The plain-text recipe (``plain=True``), no token added to the corpus:
 
-* printable-ASCII characters as tokens (98 ids), context 256, batch 16, d_model 128, 3 heads
-  of 64, shortformer LN1(resid + W_pos) with W_pos initialised to 0.3 x the sinusoidal table;
+* printable-ASCII characters as tokens (98 ids), context 256, batch 16, d_model 128, 6 heads
+  of 32, shortformer LN1(resid + W_pos) with W_pos initialised to 0.3 x the sinusoidal table;
 * AdamW at a constant 5e-3 after 100 warmup steps, no weight decay;
 * training windows drawn from the 10% of the corpus's windows richest in repeated rare 8-grams
   (``select_fraction=0.1``: :class:`~circuitlab.data.RepetitionRichWindows`);
@@ -139,11 +139,11 @@ def induction_recipe(
 
 
 def _plain_recipe(profile: str, seed: int, steps: int | None, device: str, corpus: str) -> InductionRecipe:
-    """Printable characters, n_ctx 256, batch 16, 3 heads of 64, 0.3 x sinusoidal W_pos, lr 5e-3,
+    """Printable characters, n_ctx 256, batch 16, 6 heads of 32, 0.3 x sinusoidal W_pos, lr 5e-3,
     wd 0, windows from the 10% richest in repeated 8-grams; 15M tokens (quick) or 30M (full)."""
     vocab = CharTokenizer.printable().vocab_size
     model = TransformerConfig(
-        n_layers=2, d_model=128, n_heads=3, d_head=64, d_vocab=vocab, n_ctx=256,
+        n_layers=2, d_model=128, n_heads=6, d_head=32, d_vocab=vocab, n_ctx=256,
         attn_only=True, positional="shortformer", normalization="layernorm", shortformer_pos_in_norm=True,
         pos_init="sinusoidal", pos_init_range=0.3, seed=seed,
     )  # fmt: skip
