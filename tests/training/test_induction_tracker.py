@@ -64,3 +64,27 @@ def test_a_history_row_saved_before_copying_and_token_losses_still_loads() -> No
            "induction_head": 1, "previous_token": 0.2, "icl": 0.3}  # fmt: skip
     point = ScorePoint(**old)
     assert (point.copying, point.token_losses) == (None, None) and point.induction == 0.02
+
+
+@pytest.mark.parametrize("measure", ["second_copy", "rows_with_target"])
+def test_the_induction_score_is_the_trackers_measure_of_the_last_layer(measure: str) -> None:
+    from circuitlab.circuits import head_scores
+
+    model = _model().eval()
+    repeated = repeated_random_tokens(6, half_len=7, batch=4, seed=5, bos=0)  # 6 ids: chance repeats in R
+    point = InductionTracker(repeated, repeated, every=1, measure=measure).record(model, 1, 10, 3.0)
+    scores = head_scores(model, "induction", repeated, denominator=measure)[-1]
+    assert point.induction == round(float(scores.max()), 4) and point.induction_head == int(scores.argmax())
+
+
+def test_the_default_measure_is_olssons_second_copy_score() -> None:
+    from circuitlab.circuits import head_scores
+
+    model = _model().eval()
+    repeated = repeated_random_tokens(6, half_len=7, batch=4, seed=5, bos=0)
+    second = head_scores(model, "induction", repeated, denominator="second_copy")[-1].max()
+    every = head_scores(model, "induction", repeated)[-1].max()
+    assert abs(float(second - every)) > 1e-3  # the two measures differ on this draw
+    assert InductionTracker(repeated, repeated, every=1).record(model, 1, 10, 3.0).induction == round(
+        float(second), 4
+    )

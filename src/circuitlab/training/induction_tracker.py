@@ -2,8 +2,11 @@
 
 Every ``every`` optimizer steps it records, on the model being trained (Olsson et al. 2022):
 
-    induction        max over the last layer's heads of head_scores(model, "induction", repeated)
-                     (the prefix-matching score)
+    induction        max over the last layer's heads of head_scores(model, "induction", repeated,
+                     denominator=measure): with the default "second_copy", Olsson et al.'s
+                     prefix-matching score (attention from the second copy of R to the token after
+                     the query's earlier occurrence); "rows_with_target" also counts first-copy rows
+                     whose token occurred by chance earlier in R
     previous_token   max over the first layer's heads of head_scores(model, "previous_token", repeated)
     copying          copying_scores(model)[-1, h] of that top induction head h: sum(lambda) / sum(|lambda|)
                      over the eigenvalues of its full OV circuit W_E W_V W_O W_U (+1: it copies)
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -50,7 +53,8 @@ class ScorePoint:
 class InductionTracker:
     """Training callback: every ``every`` steps, score the heads (``on_step(state)``).
 
-    ``first_past`` is the first point whose induction score reaches ``threshold``; ``seconds``
+    ``measure`` is the induction score's ``denominator`` (above). ``first_past`` is the first
+    point whose induction score reaches ``threshold``; ``seconds``
     count from the tracker's creation (training start). ``record`` scores the model now (in eval
     mode, restoring its training flag), for a last point after training.
     """
@@ -59,6 +63,7 @@ class InductionTracker:
     text: Int[Tensor, "batch pos"]
     every: int
     threshold: float = 0.7
+    measure: Literal["second_copy", "rows_with_target"] = "second_copy"
     history: list[ScorePoint] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
@@ -74,7 +79,7 @@ class InductionTracker:
     def record(self, model: torch.nn.Module, step: int, tokens: int, loss: float) -> ScorePoint:
         was_training = model.training
         model.eval()
-        induction = head_scores(model, "induction", self.repeated)[-1]
+        induction = head_scores(model, "induction", self.repeated, denominator=self.measure)[-1]
         previous = head_scores(model, "previous_token", self.repeated)[0]
         head = int(induction.argmax())
         copying = float(copying_scores(model)[-1, head])

@@ -20,6 +20,12 @@ library source) is taken apart:
 Verdict: max induction score >= 0.7 for a layer-1 head; K-composition of the top pair above the
 random baseline and above its Q- and V-composition; ablation removes >= 80% of the in-context
 gain (first-half loss minus second-half loss).
+
+The induction score is Olsson et al.'s prefix-matching score: the attention of the second copy's
+queries on the token after their earlier occurrence (``denominator="second_copy"``). Over every row
+with an earlier copy (``detect_head``'s rows, with first-copy tokens repeated in R by chance, common
+in a small vocabulary, where a head matching a longer prefix rightly looks elsewhere) it is
+``max_induction_score_any_repeat``.
 """
 
 from __future__ import annotations
@@ -77,8 +83,8 @@ class InductionMeasurement:
 
     trained: TrainedInduction
     tokens: torch.Tensor  # [16, 2 half + 1] held-out BOS + R + R
-    induction_scores: torch.Tensor  # [n_layers, n_heads]
-    second_copy_scores: torch.Tensor  # the same on the second copy's rows only (Olsson et al.)
+    induction_scores: torch.Tensor  # [n_layers, n_heads] prefix-matching, second copy (Olsson et al.)
+    any_repeat_scores: torch.Tensor  # the same over every row with an earlier copy of its token
     previous_scores: torch.Tensor
     previous: list[int]  # layer-0 previous-token heads, best first
     induction: list[int]  # layer-1 induction heads, best first
@@ -147,10 +153,10 @@ def measure(trained: TrainedInduction) -> InductionMeasurement:
     # a held-out draw, not the tracker's
     tokens = scoring_tokens(trained.recipe, bos_id(trained.data), seed=4321)
     ind_scores, prev_scores = (
-        head_scores(model, "induction", tokens),
+        head_scores(model, "induction", tokens, denominator="second_copy"),
         head_scores(model, "previous_token", tokens),
     )
-    second_copy = head_scores(model, "induction", tokens, denominator="second_copy")
+    any_repeat = head_scores(model, "induction", tokens)
     prev, ind = find_heads(prev_scores, 0), find_heads(ind_scores, 1)
     comp = composition_table(model, prev, ind)
     ablation = ablate_heads(model, tokens, [(1, i) for i in ind], kind="zero")
@@ -164,7 +170,7 @@ def measure(trained: TrainedInduction) -> InductionMeasurement:
     }
     phase = phase_window(trained.history)
     return InductionMeasurement(
-        trained, tokens, ind_scores, second_copy, prev_scores, prev, ind, comp, losses, phase
+        trained, tokens, ind_scores, any_repeat, prev_scores, prev, ind, comp, losses, phase
     )
 
 
@@ -178,7 +184,8 @@ def judge(m: InductionMeasurement) -> Judgement:
             and k > m.top_pair("V"),
             "ablation": m.gain_removed >= ABLATION_THRESHOLD,
         },
-        f"max layer-1 induction score >= {INDUCTION_THRESHOLD}; K-composition of the top "
+        f"max layer-1 induction (prefix-matching) score on the second copy of BOS + R + R >= "
+        f"{INDUCTION_THRESHOLD}; K-composition of the top "
         "(previous-token, induction) pair above the random baseline and above its Q- and "
         f"V-composition; zero-ablating the induction heads removes >= {ABLATION_THRESHOLD:.0%} "
         "of the in-context gain (second-half loss back near first-half level)",
@@ -189,7 +196,7 @@ def measured(m: InductionMeasurement) -> dict[str, Any]:
     trained, loss = m.trained, m.losses
     return {
         "max_induction_score": round(float(m.induction_scores[1].max()), 4),
-        "max_induction_score_second_copy": round(float(m.second_copy_scores[1].max()), 4),
+        "max_induction_score_any_repeat": round(float(m.any_repeat_scores[1].max()), 4),
         "induction_heads": [f"1.{i}" for i in m.induction],
         "previous_token_heads": [f"0.{p}" for p in m.previous],
         "max_previous_token_score": round(float(m.previous_scores[0].max()), 4),
@@ -277,8 +284,8 @@ def _notes(recipe: InductionRecipe, judgement: Judgement) -> str:
         what = "random token ids" if recipe.passage == "random" else "the window's own text"
         parts.append(
             f"curriculum: {recipe.repeat_fraction:.0%} of training windows hold a passage of "
-            f"{what} repeated later in the window (a curriculum, RepeatedPassageBatches); the full profile "
-            "and induction_recipe(plain=True) train on unmodified text"
+            f"{what} repeated later in the window (a curriculum, RepeatedPassageBatches, asked for "
+            "with --curriculum); the default recipe trains on unmodified text"
         )
     if recipe.select_fraction:
         parts.append(

@@ -4,11 +4,14 @@ The checkpoint goes to ``<run>/checkpoints/two_layer_induction`` (``two_layer_in
 for any corpus but the embedded one: :meth:`CorpusData.checkpoint_name`) and the score history
 beside it (``induction_history.json``, keyed by the recipe), so a second run reloads both instead
 of training again unless ``ctx.fresh``; a model trained on one corpus is never reloaded for another.
+A folder holding a model that cannot be reloaded (another recipe, a history scored with the older
+induction measure, an interrupted run) is moved to ``<folder>.previous`` before training.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +83,7 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
     reloaded = _reload(ctx, recipe, data)
     if reloaded is not None:
         return reloaded
+    _set_aside(checkpoint_dir(ctx, data))
     model = Transformer(recipe.model)
     repeated, text = scoring_tokens(recipe, bos_id(data)), text_windows(data, recipe.model.n_ctx)
     tracker = InductionTracker(repeated, text, recipe.eval_every, threshold=INDUCTION_THRESHOLD)
@@ -97,8 +101,8 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
     if not tracker.history or tracker.history[-1].step != result.step:
         tracker.record(model, result.step, result.step * recipe.tokens_per_step, result.final_loss or 0.0)
     tokens = result.step * recipe.tokens_per_step
-    saved = {"history": tracker.to_rows(), "tokens_seen": tokens, "train_seconds": seconds,
-             "tokens_per_s": result.tokens_per_s}  # fmt: skip
+    saved = {"history": tracker.to_rows(), "induction_measure": tracker.measure, "tokens_seen": tokens,
+             "train_seconds": seconds, "tokens_per_s": result.tokens_per_s}  # fmt: skip
     atomic_write_json(_history_path(ctx, data), {"recipe": recipe.to_dict(), **saved})
     return TrainedInduction(
         model.eval(), recipe, data, tracker.history, tokens, seconds, result.tokens_per_s, False
@@ -127,6 +131,17 @@ def checkpoint_dir(ctx: RunContext, data: CorpusData) -> Path:
     return ctx.out_dir / "checkpoints" / data.checkpoint_name(NAME)
 
 
+def _set_aside(folder: Path) -> None:
+    """Move a model that cannot be reloaded (another recipe, an older history, an interrupted run)
+    to ``<folder>.previous`` (replacing an older one), so training starts in an empty folder and
+    nothing saved is overwritten."""
+    if folder.is_dir() and any(folder.iterdir()):
+        previous = folder.with_name(folder.name + ".previous")
+        if previous.exists():
+            shutil.rmtree(previous)
+        folder.rename(previous)
+
+
 def _history_path(ctx: RunContext, data: CorpusData) -> Path:
     path = checkpoint_dir(ctx, data) / "induction_history.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,9 +149,12 @@ def _history_path(ctx: RunContext, data: CorpusData) -> Path:
 
 
 def _reload(ctx: RunContext, recipe: InductionRecipe, data: CorpusData) -> TrainedInduction | None:
-    """The finished model and its history when both were saved for this very recipe."""
+    """The finished model and its history when both were saved for this very recipe and the
+    history's induction score is the tracker's (older histories scored every repeated row)."""
     saved = None if ctx.fresh else _saved_history(_history_path(ctx, data))
     if saved is None or not _same_recipe(saved.get("recipe"), recipe):
+        return None
+    if saved.get("induction_measure") != InductionTracker.measure:
         return None
     model = finished_model(checkpoint_dir(ctx, data), recipe.model, recipe.train.steps, ctx.device)
     if model is None:
