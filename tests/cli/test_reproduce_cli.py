@@ -54,6 +54,7 @@ def test_help_names_every_option(capsys: pytest.CaptureFixture) -> None:
             "--corpus",
             "--seed",
             "--plain-text",
+            "--curriculum",
         )
     )
 
@@ -79,15 +80,27 @@ def test_seed_reaches_every_claim_and_the_report_names_it(
     assert "<dt>Seed</dt><dd>2</dd>" in (tmp_path / "run" / "report.html").read_text()
 
 
-def test_plain_text_reaches_the_claims_and_is_recorded(
+def test_curriculum_reaches_the_claims_and_is_recorded_plain_text_is_the_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     seen: list[bool] = []
-    fake_registry(monkeypatch, fake("two_layer_induction", recording("plain_text", seen)))
+    fake_registry(monkeypatch, fake("two_layer_induction", recording("curriculum", seen)))
     assert main(["reproduce", "--out", str(tmp_path / "a")]) == 0
-    assert main(["reproduce", "--out", str(tmp_path / "b"), "--plain-text"]) == 0
-    assert seen == [False, True]
-    assert json.loads((tmp_path / "b" / "results.json").read_text())["plain_text"] is True
+    assert main(["reproduce", "--out", str(tmp_path / "b"), "--curriculum"]) == 0
+    assert main(["reproduce", "--out", str(tmp_path / "c"), "--plain-text"]) == 0  # older scripts
+    assert seen == [False, True, False]
+    recorded = [json.loads((tmp_path / r / "results.json").read_text())["curriculum"] for r in "abc"]
+    assert recorded == [False, True, False]
+
+
+def test_curriculum_and_plain_text_together_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "--out", str(tmp_path), "--curriculum", "--plain-text"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_.value.code == 2 and "--curriculum" in err and "--plain-text" in err
+    assert not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.parametrize("bad", ["-1", "two", "1.5"])

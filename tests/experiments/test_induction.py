@@ -13,6 +13,7 @@ from claim_helpers import check_result, run_claim
 from induction_helpers import tiny_recipe, write_corpus
 
 from circuitlab.data.tokenizer import CharTokenizer
+from circuitlab.errors import ConfigError
 from circuitlab.experiments.base import RunContext
 from circuitlab.experiments.induction.claim import InductionResult, find_heads, half_losses
 from circuitlab.experiments.induction.recipe import induction_recipe
@@ -110,6 +111,25 @@ def test_second_run_reloads_the_checkpoint_and_history_instead_of_training(
     assert second.measured["max_induction_score"] == first.measured["max_induction_score"]
 
 
+def test_a_history_scored_with_the_older_measure_is_not_reloaded(
+    tiny_run, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    first, out, _ = tiny_run
+    copy = shutil.copytree(out, tmp_path / "run")
+    (path,) = copy.glob("checkpoints/two_layer_induction*/induction_history.json")
+    saved = json.loads(path.read_text())
+    assert saved["induction_measure"] == "second_copy"
+    del saved["induction_measure"]  # a history saved before the tracker scored the second copy
+    path.write_text(json.dumps(saved))
+    again = run_claim("two_layer_induction", RunContext(out_dir=copy), recipe=tiny_recipe(tiny_corpus))
+    assert not again.measured["reloaded"] and again.history[-1]["step"] == first.history[-1]["step"]
+    assert json.loads(path.read_text())["induction_measure"] == "second_copy"
+    older = path.parent.with_name(path.parent.name + ".previous") / "induction_history.json"
+    assert "induction_measure" not in json.loads(older.read_text())  # set aside, not overwritten
+
+
 def test_find_heads_keeps_heads_above_threshold_best_first_and_at_least_one() -> None:
     scores = torch.tensor([[0.1, 0.05, 0.2], [0.4, 0.9, 0.1]])
     assert find_heads(scores, 1) == [1, 0]
@@ -122,8 +142,9 @@ def test_half_losses_split_first_and_predictable_second_copy() -> None:
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
-def test_the_plain_recipe_is_shortformer_two_layer_attention_only_on_unmodified_text(profile: str) -> None:
-    r = induction_recipe(profile, plain=True)
+def test_the_default_recipe_is_shortformer_two_layer_attention_only_on_unmodified_text(profile: str) -> None:
+    r = induction_recipe(profile)
+    assert r == induction_recipe(profile, plain=True)  # the older spelling
     assert r.model.n_layers == 2 and r.model.attn_only and r.model.positional == "shortformer"
     assert r.corpus == "stdlib" and r.repeat_fraction == 0  # no synthetic passages, no repeats added
     assert (
@@ -137,12 +158,18 @@ def test_the_plain_recipe_is_shortformer_two_layer_attention_only_on_unmodified_
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
-def test_the_default_bpe_recipe_names_its_curriculum(profile: str) -> None:
-    r = induction_recipe(profile)
+def test_the_curriculum_recipe_names_its_curriculum(profile: str) -> None:
+    r = induction_recipe(profile, curriculum=True)
+    assert r == induction_recipe(profile, plain=False)  # the older spelling
     assert r.model.n_layers == 2 and r.model.attn_only and r.model.positional == "shortformer"
     assert r.tokenizer == "bpe" and r.passage == "random" and r.select_fraction == 0
-    assert (r.repeat_fraction == 0.5) == (profile == "quick") and r.repeat_fraction in (0.0, 0.5)
-    assert ("random-token passage repeated later in 50% of windows" in r.describe()) == (profile == "quick")
+    assert r.repeat_fraction == 0.5 and r.train.steps == (3500 if profile == "quick" else 12000)
+    assert "random-token passage repeated later in 50% of windows" in r.describe()
+
+
+def test_plain_and_curriculum_together_are_refused() -> None:
+    with pytest.raises(ConfigError, match="contradict"):
+        induction_recipe("quick", plain=True, curriculum=True)
 
 
 @pytest.mark.slow
@@ -244,7 +271,7 @@ def test_printable_recipe_trains_on_repetition_rich_slices_and_scores_after_a_ne
 def test_a_history_saved_before_tokenizer_and_selection_were_recorded_still_matches_only_bpe() -> None:
     from circuitlab.experiments.induction.train import _same_recipe
 
-    bpe, plain = induction_recipe("quick"), induction_recipe("quick", plain=True)
+    bpe, plain = induction_recipe("quick", curriculum=True), induction_recipe("quick")
     older = {k: v for k, v in bpe.to_dict().items() if k not in ("tokenizer", "select_fraction")}
     assert _same_recipe(older, bpe) and not _same_recipe(older, plain)
     assert not _same_recipe({**older, "vocab_size": 2048}, bpe) and not _same_recipe(None, bpe)
@@ -255,5 +282,7 @@ def test_the_run_context_picks_the_recipe_the_claims_share() -> None:
 
     ctx = RunContext(out_dir=Path("unused"), profile="full", seed=2, corpus="/data/prose")
     assert context_recipe(ctx) == induction_recipe("full", 2, corpus="/data/prose")
-    plain = context_recipe(RunContext(out_dir=Path("unused"), seed=2, plain_text=True))
+    plain = context_recipe(RunContext(out_dir=Path("unused"), seed=2))
     assert plain == induction_recipe("quick", 2, plain=True) and plain.tokenizer == "printable"
+    taught = context_recipe(RunContext(out_dir=Path("unused"), seed=2, curriculum=True))
+    assert taught == induction_recipe("quick", 2, curriculum=True) and taught.repeat_fraction == 0.5

@@ -83,8 +83,8 @@ def test_resume_reuses_finished_claims_and_reruns_failed_ones(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     "change",
-    [{"fresh": True}, {"profile": "full"}, {"seed": 1}, {"plain_text": True}],
-    ids=["fresh", "other-profile", "other-seed", "plain-text"],
+    [{"fresh": True}, {"profile": "full"}, {"seed": 1}, {"curriculum": True}],
+    ids=["fresh", "other-profile", "other-seed", "curriculum"],
 )
 def test_fresh_or_another_profile_seed_or_recipe_reruns_everything(tmp_path: Path, change: dict) -> None:
     run(tmp_path)
@@ -92,21 +92,34 @@ def test_fresh_or_another_profile_seed_or_recipe_reruns_everything(tmp_path: Pat
     run(tmp_path, **change)
     assert CALLS == ["broken", "good"]
     doc = load_results(tmp_path)
-    assert doc["random_seed"] == change.get("seed", 0) and doc["plain_text"] == change.get(
-        "plain_text", False
+    assert doc["random_seed"] == change.get("seed", 0) and doc["curriculum"] == change.get(
+        "curriculum", False
     )
 
 
 def test_a_run_recorded_before_seeds_and_recipes_were_recorded_is_reused_at_their_defaults(
     tmp_path: Path,
 ) -> None:
-    run(tmp_path)
+    run(tmp_path, curriculum=True)
     doc = json.loads((tmp_path / "results.json").read_text())
-    del doc["random_seed"], doc["plain_text"]
+    del doc["random_seed"], doc["curriculum"]  # such a run used seed 0 and the curriculum
     (tmp_path / "results.json").write_text(json.dumps(doc))
     CALLS.clear()
-    run(tmp_path)
+    run(tmp_path, curriculum=True)
     assert CALLS == ["broken"]  # "good" is reused; "broken" failed before and reruns
+
+
+@pytest.mark.parametrize("plain_text", [True, False])
+def test_a_run_that_recorded_plain_text_is_reused_only_by_its_recipe(
+    tmp_path: Path, plain_text: bool
+) -> None:
+    run(tmp_path)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    del doc["curriculum"]
+    (tmp_path / "results.json").write_text(json.dumps({**doc, "plain_text": plain_text}))
+    CALLS.clear()
+    run(tmp_path)  # the default: plain text, no curriculum
+    assert CALLS == (["broken"] if plain_text else ["broken", "good"])
 
 
 def test_results_are_written_after_each_claim(tmp_path: Path) -> None:

@@ -164,3 +164,19 @@ def test_the_report_imports_no_models_or_training() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not [n for n in names if n.startswith(forbidden)], f"{path.name} imports {names}"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "shown"),
+    [
+        ({"curriculum": False}, "plain text"),
+        ({"curriculum": True}, "repeated random-token curriculum (--curriculum)"),
+        ({"plain_text": True}, "plain text"),  # a run made before 2026-12-04 with --plain-text
+        ({}, "repeated random-token curriculum (--curriculum)"),  # older runs used the curriculum
+    ],
+)
+def test_the_header_names_the_induction_recipe(
+    tmp_path: Path, results_doc: dict, recorded: dict, shown: str
+) -> None:
+    doc = {k: v for k, v in results_doc.items() if k not in ("curriculum", "plain_text")} | recorded
+    assert f"<dt>Induction recipe</dt><dd>{shown}</dd>" in build_html(doc, tmp_path)

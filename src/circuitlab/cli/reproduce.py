@@ -47,11 +47,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         help="seed of every claim's initialisation and data order (default 0, the seed the README's table reports)",
     )
-    p.add_argument(
+    recipe = p.add_mutually_exclusive_group()
+    recipe.add_argument(
+        "--curriculum",
+        action="store_true",
+        help="train the induction model (and the SAEs on it) with the BPE recipe whose training windows "
+        "hold repeated random-token passages (induction_recipe(curriculum=True)) instead of on plain text",
+    )
+    recipe.add_argument(
         "--plain-text",
         action="store_true",
-        help="train the induction model on unmodified text (printable characters, induction_recipe(plain=True)) "
-        "instead of the BPE recipe with its repeated random-token curriculum",
+        help="the default: the induction model trains on unmodified text (accepted for older scripts)",
     )
     p.add_argument("--fresh", action="store_true", help="rerun finished claims and retrain cached models")
     p.set_defaults(func=run)  # fmt: skip
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = reproduce(
             out, profile=args.profile, only=args.only, device=device, fresh=args.fresh, corpus=corpus,
-            seed=args.seed, plain_text=args.plain_text,
+            seed=args.seed, curriculum=args.curriculum,
         )  # fmt: skip
     finally:
         if (out / "results.json").is_file():

@@ -89,8 +89,9 @@ class RunContext:
     ``progress(fraction, message)`` reports how far the experiment is; ``fresh`` ignores
     cached checkpoints. ``corpus`` is the text the language-model claims train on: ``"stdlib"``
     (the embedded corpus) or a text file, folder or glob (:func:`circuitlab.data.load_corpus`).
-    ``plain_text`` trains the induction model (and the SAEs on it) with the plain-text recipe,
-    ``induction_recipe(plain=True)``, instead of the BPE curriculum recipe.
+    ``curriculum`` trains the induction model (and the SAEs on it) with the BPE recipe whose
+    training windows hold repeated random-token passages, ``induction_recipe(curriculum=True)``,
+    instead of the default plain-text recipe.
     """
 
     out_dir: Path
@@ -100,7 +101,7 @@ class RunContext:
     fresh: bool = False
     progress: Progress | None = None
     corpus: str = "stdlib"
-    plain_text: bool = False
+    curriculum: bool = False
 
     def report(self, fraction: float, message: str = "") -> None:
         if self.progress is not None:

@@ -190,7 +190,8 @@ CLAIMS: tuple[Claim, ...] = (
           "Two layer Transformers: At this stage, the composition of attention Heads across layers leads to "
           "formation of induction heads which are equivalent to a simple in-context learning algorithms. The "
           "formation of these induction heads lead to a turning point for emergence.",
-          "A 2-layer attention-only model trained on code grows a layer-1 induction head (score >= 0.7) "
+          "A 2-layer attention-only model trained on plain code grows a layer-1 induction head (prefix-"
+          "matching score on the second copy of repeated random tokens >= 0.7) "
           "whose K-composition with the top previous-token head beats random and its Q- and V-composition, "
           "and zero-ablating the induction heads removes >= 80% of the in-context gain.",
           two_layer_induction, "max_induction_score", corpus=True,

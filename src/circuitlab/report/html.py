@@ -86,8 +86,16 @@ the numbers, the figures and the verdict.</p>
 <div><dt>Started</dt><dd>{e(when(doc.get("started")))}</dd></div>
 <div><dt>Machine</dt><dd>{e(where or "unknown")}</dd></div>
 <div><dt>Corpus</dt><dd>{e(corpus_name(doc.get("corpus")))}</dd></div>
-<div><dt>Seed</dt><dd>{e(str(doc.get("random_seed", 0)))}</dd></div></dl>
+<div><dt>Seed</dt><dd>{e(str(doc.get("random_seed", 0)))}</dd></div>
+<div><dt>Induction recipe</dt><dd>{e(induction_recipe_name(doc))}</dd></div></dl>
 </header>"""
+
+
+def induction_recipe_name(doc: dict[str, Any]) -> str:
+    """How the run's induction model trained (runs made before 2026-12-04 record ``plain_text`` or
+    nothing, and used the curriculum unless ``plain_text`` was true)."""
+    curriculum = doc.get("curriculum", not doc.get("plain_text", False))
+    return "repeated random-token curriculum (--curriculum)" if curriculum else "plain text"
 
 
 def corpus_name(corpus: Any) -> str:

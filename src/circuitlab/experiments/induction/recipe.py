@@ -4,26 +4,25 @@ Olsson et al. (2022) saw induction heads form in a sudden "phase change" after a
 tokens; these recipes make it happen in a few million. Their measurements, dated, are in
 docs/induction-recipe.md.
 
-The default (BPE) recipe:
-
-* shortformer positions with the query and key reading LN1(resid + W_pos)
-  (``shortformer_pos_in_norm=True``); with TransformerLens's LN1(resid) + W_pos and a small W_pos,
-  previous-token heads hardly form;
-* a high, constant learning rate (1e-2, AdamW, 100 warmup steps), BPE vocabulary 1024, context
-  128, batch 32, d_model 128, 4 heads of 32;
-* quick profile only: half of the training windows hold a passage of random token ids repeated
-  later in the window (``repeat_fraction=0.5``, ``passage="random"``:
-  ``RepeatedPassageBatches``), a curriculum; the full profile trains on the pure corpus for
-  12000 steps instead of 3500.
-
-The plain-text recipe (``plain=True``), no token added to the corpus:
+The default, plain-text recipe, no token added to the corpus:
 
 * printable-ASCII characters as tokens (98 ids), context 256, batch 16, d_model 128, 6 heads
-  of 32, shortformer LN1(resid + W_pos) with W_pos initialised to 0.3 x the sinusoidal table;
+  of 32, shortformer positions with the query and key reading LN1(resid + W_pos)
+  (``shortformer_pos_in_norm=True``), W_pos initialised to 0.3 x the sinusoidal table;
 * AdamW at a constant 5e-3 after 100 warmup steps, no weight decay;
 * training windows drawn from the 10% of the corpus's windows richest in repeated rare 8-grams
   (``select_fraction=0.1``: :class:`~circuitlab.data.RepetitionRichWindows`);
 * 15M tokens (quick) or 30M (full).
+
+The curriculum recipe (``curriculum=True``), faster and sharper but taught on the very
+distribution the heads are scored on:
+
+* the same positions (with TransformerLens's LN1(resid) + W_pos and a small W_pos, previous-token
+  heads hardly form), AdamW at a constant 1e-2 (100 warmup steps), wd 0.01, BPE vocabulary 1024,
+  context 128, batch 32, d_model 128, 4 heads of 32;
+* half of the training windows hold a passage of random token ids repeated later in the window
+  (``repeat_fraction=0.5``, ``passage="random"``: ``RepeatedPassageBatches``); 3500 steps
+  (14.3M tokens, quick) or 12000 (full, not measured with the curriculum).
 
 An :class:`~circuitlab.training.induction_tracker.InductionTracker` scores the heads every
 ``eval_every`` steps, so the result records the induction score against tokens seen. The claim
@@ -117,24 +116,27 @@ def induction_recipe(
     steps: int | None = None,
     device: str = "cpu",
     corpus: str = "stdlib",
-    plain: bool = False,
+    curriculum: bool = False,
+    plain: bool | None = None,
 ) -> InductionRecipe:
     """The measured recipe for ``profile``.
 
-    The default is the BPE recipe: "quick" mixes a repeated random-token passage into half of the
-    training windows (a curriculum, 3500 steps), "full" trains on the pure corpus (12000 steps).
-    ``plain=True`` is the plain-text recipe: printable characters, repetition-rich windows of
-    unmodified text, 15M tokens ("quick") or 30M ("full"); it is not the default because it does
-    not yet reach the claim's 0.7 at every seed (the runs are in docs/induction-recipe.md).
+    The default is the plain-text recipe: printable characters, repetition-rich windows of
+    unmodified text, 15M tokens ("quick") or 30M ("full"). ``curriculum=True`` is the BPE recipe
+    that mixes a repeated random-token passage into half of the training windows (3500 steps
+    quick, 12000 full). ``plain`` is the older spelling (``plain=False``: the curriculum).
     ``steps`` overrides the number of optimizer steps (tests and smoke benchmarks shrink it);
-    ``corpus`` is the text it trains on: ``"stdlib"`` or a text file, folder or glob.
+    ``corpus`` is the text it trains on: ``"stdlib"`` or a text file, folder or glob. The runs
+    behind both are in docs/induction-recipe.md.
     """
     if profile not in ("quick", "full"):
         raise ConfigError(f"induction profile {profile!r}: choose quick or full")
+    if plain and curriculum:
+        raise ConfigError("induction_recipe: plain=True and curriculum=True contradict each other; pass one")
     return (
-        _plain_recipe(profile, seed, steps, device, corpus)
-        if plain
-        else _bpe_recipe(profile, seed, steps, device, corpus)
+        _curriculum_recipe(profile, seed, steps, device, corpus)
+        if curriculum or plain is False
+        else _plain_recipe(profile, seed, steps, device, corpus)
     )
 
 
@@ -156,9 +158,11 @@ def _plain_recipe(profile: str, seed: int, steps: int | None, device: str, corpu
     )  # fmt: skip
 
 
-def _bpe_recipe(profile: str, seed: int, steps: int | None, device: str, corpus: str) -> InductionRecipe:
-    """BPE 1024, n_ctx 128, batch 32, 4 heads of 32, lr 1e-2, wd 0.01; quick: half of the windows
-    hold a passage of random ids repeated later (3500 steps); full: the pure corpus, 12000 steps."""
+def _curriculum_recipe(
+    profile: str, seed: int, steps: int | None, device: str, corpus: str
+) -> InductionRecipe:
+    """BPE 1024, n_ctx 128, batch 32, 4 heads of 32, lr 1e-2, wd 0.01; half of the windows hold a
+    passage of random ids repeated later; 3500 steps (quick) or 12000 (full)."""
     model = TransformerConfig(
         n_layers=2, d_model=128, n_heads=4, d_head=32, d_vocab=1024, n_ctx=128, attn_only=True,
         positional="shortformer", normalization="layernorm", shortformer_pos_in_norm=True, seed=seed,
@@ -166,7 +170,7 @@ def _bpe_recipe(profile: str, seed: int, steps: int | None, device: str, corpus:
     n_steps = steps if steps is not None else (3500 if profile == "quick" else 12000)
     train = _train_config(n_steps, lr=1e-2, batch=32, weight_decay=0.01, seed=seed, device=device)
     return InductionRecipe(
-        profile, 1024, model, train, repeat_fraction=0.5 if profile == "quick" else 0.0,
+        profile, 1024, model, train, repeat_fraction=0.5,
         eval_every=max(1, min(50, n_steps // 4)), passage="random", corpus=corpus,
     )  # fmt: skip
 
@@ -182,8 +186,10 @@ def _train_config(
 
 
 def context_recipe(ctx: RunContext) -> InductionRecipe:
-    """The recipe a reproduce run asks for: its profile, seed, device, corpus and ``plain_text``."""
-    return induction_recipe(ctx.profile, ctx.seed, device=ctx.device, corpus=ctx.corpus, plain=ctx.plain_text)
+    """The recipe a reproduce run asks for: its profile, seed, device, corpus and ``curriculum``."""
+    return induction_recipe(
+        ctx.profile, ctx.seed, device=ctx.device, corpus=ctx.corpus, curriculum=ctx.curriculum
+    )
 
 
 __all__ = ["INDUCTION_THRESHOLD", "InductionRecipe", "context_recipe", "induction_recipe"]

@@ -6,13 +6,14 @@
                  "seconds", "title", "section", "headline", "ran", "figures", "tables", "notes",
                  "error", "profile", "device", "corpus" (language-model claims only), ...}],
      "machine": {...}, "profile": "quick" | "full", "corpus": "stdlib" | path or glob,
-     "random_seed": int, "plain_text": bool, "started": ISO time, "finished": ISO time | null}
+     "random_seed": int, "curriculum": bool, "started": ISO time, "finished": ISO time | null}
 
 ``corpus`` (absent in runs made before ``--corpus`` existed: they trained on stdlib) is what the
 language-model claims were asked to train on; each such claim records the corpus it ran on.
 ``random_seed`` (``--seed``; absent in runs made before it existed: they ran at 0) seeds every
-claim's initialisation and data order; ``plain_text`` (``--plain-text``; absent: False) whether
-the induction model trained with the plain-text recipe.
+claim's initialisation and data order; ``curriculum`` (``--curriculum``) whether the induction
+model trained with the repeated random-token curriculum instead of on plain text (absent: runs
+made before 2026-12-04, which used the curriculum unless they recorded ``"plain_text": true``).
 
 The file is written atomically (``circuitlab.files.atomic_write_json``): a reader sees the old
 run or the new one, never half of one.

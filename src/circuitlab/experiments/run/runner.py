@@ -82,7 +82,7 @@ def reproduce(
     claims: Sequence[Claim] | None = None,
     seed: int = 0,
     corpus: str = "stdlib",
-    plain_text: bool = False,
+    curriculum: bool = False,
 ) -> RunSummary:
     """Run the claims (all, or those named in ``only``) and record each in ``results.json``.
 
@@ -91,7 +91,8 @@ def reproduce(
     :class:`SilentProgress` runs quietly); ``claims`` replaces the registry (tests do this).
     ``corpus`` is what the language-model claims (``Claim.corpus``) train on: ``"stdlib"`` or a
     text file, folder or glob; a corpus that cannot be read raises DataError before anything runs.
-    ``plain_text`` trains the induction model with ``induction_recipe(plain=True)``.
+    ``curriculum`` trains the induction model with ``induction_recipe(curriculum=True)`` (repeated
+    random-token passages in half of its training windows) instead of on plain text.
     """
     if profile not in ("quick", "full"):
         raise ConfigError(f"profile {profile!r} is not known: use 'quick' or 'full'")
@@ -102,7 +103,7 @@ def reproduce(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS_NAME
-    run_keys = {"profile": profile, "random_seed": seed, "plain_text": plain_text}
+    run_keys = {"profile": profile, "random_seed": seed, "curriculum": curriculum}
     previous = {} if fresh else _reusable(path, run_keys, {c.id: _corpus_of(c, corpus) for c in claims})
     if fresh:
         _set_aside_checkpoints(out)
@@ -116,7 +117,7 @@ def reproduce(
             record = {**previous[claim.id], **_wording(claim), "reused": True}
         else:  # fresh checkpoints were set aside above: claims in this run share what they train
             ctx = RunContext(
-                out, profile, device, seed, progress=sink.update, corpus=corpus, plain_text=plain_text
+                out, profile, device, seed, progress=sink.update, corpus=corpus, curriculum=curriculum
             )
             record = run_claim(claim, ctx)
         records[claim.id] = record
@@ -180,16 +181,18 @@ def _one_line(err: BaseException) -> str:
 def _reusable(
     path: Path, run_keys: dict[str, Any], wanted: dict[str, str | None]
 ) -> dict[str, dict[str, Any]]:
-    """Records of a previous run with the same ``run_keys`` (profile, seed, plain_text) and corpus
+    """Records of a previous run with the same ``run_keys`` (profile, seed, curriculum) and corpus
     (``wanted[id]``) that finished without an error; a run or claim recorded before seeds, the
-    plain-text recipe or corpora were recorded ran at seed 0 with the BPE recipe on stdlib."""
+    recipe or corpora were recorded ran at seed 0 with the curriculum on stdlib, and one that
+    recorded ``plain_text`` (before the plain-text recipe became the default) used the curriculum
+    unless it was true."""
     if not path.exists():
         return {}
     try:
         doc = load_results(path)
     except DataError:
         return {}
-    older = {"random_seed": 0, "plain_text": False}
+    older = {"random_seed": 0, "curriculum": not doc.get("plain_text", False)}
     if any({**older, **doc}.get(key) != value for key, value in run_keys.items()):
         return {}
     profile = run_keys["profile"]
