@@ -112,6 +112,17 @@ def test_run_with_cache_shows_every_gate_and_the_cell_state() -> None:
     torch.testing.assert_close(cache["layers.1.hook_c"][:, -1], c_n[1], atol=1e-6, rtol=1e-5)
 
 
+def test_cached_gates_are_the_activations_of_the_pre_activation_on_the_weights() -> None:
+    model, x = LSTM(3, 4), torch.randn(2, 5, 3)
+    _, cache = model.run_with_cache(x)
+    layer, h = model.layers[0], cache["layers.0.hook_h"]
+    h_prev = torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)
+    pre = x @ layer.W_ih.T + layer.b_ih + h_prev @ layer.W_hh.T + layer.b_hh
+    i, f, g, o = pre.chunk(4, dim=-1)  # torch's gate order
+    for name, gate in zip("ifgo", (i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()), strict=True):
+        torch.testing.assert_close(cache[f"layers.0.hook_{name}"], gate)
+
+
 def test_caching_only_h_and_c_gives_the_values_of_the_full_cache() -> None:
     model = LSTM(3, 4)
     x = torch.randn(2, 5, 3)

@@ -64,7 +64,7 @@ class LSTMLayer(RecurrentLayer):
             pre = torch.addmm(xW[t], h, W_hh_T)  # [batch, 4*d_hidden]: i, f, g, o
             i, f, g, o = pre.chunk(4, 1)
             i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-            c = f * c + i * g
+            c = torch.addcmul(f * c, i, g)  # f * c + i * g, one op and one temporary fewer
             h = o * torch.tanh(c)
             for name, value in zip(GATES, (i, f, g, o), strict=True):
                 gates[name].append(value)
