@@ -296,7 +296,8 @@ assert change.found and change.threshold_tokens is not None and change.icl_chang
 # %%
 half = min(50, (model.cfg.n_ctx - 1) // 2)
 tokens = cl.circuits.repeated_random_tokens(model.cfg.d_vocab, half, 16, seed=4321, bos=bos)
-induction = cl.circuits.head_scores(model, "induction", tokens)  # [n_layers, n_heads]
+# [n_layers, n_heads]; "second_copy": Olsson et al.'s prefix matching, what the claim reads
+induction = cl.circuits.head_scores(model, "induction", tokens, denominator="second_copy")
 previous = cl.circuits.head_scores(model, "previous_token", tokens)
 prev_heads, ind_heads = find_heads(previous, 0), find_heads(induction, 1)  # best first
 print("previous-token scores:\n", previous.numpy().round(2))
@@ -403,9 +404,9 @@ assert torch.allclose(last[0], last[1], atol=1e-5)
 
 # %% [markdown]
 # **2.** Compute the induction score of the best induction head yourself from its attention pattern
-# on `tokens`: for each query, the attention on the keys that come right after an earlier occurrence
-# of the query's token, summed, then averaged over the queries that have such a key (nearly all in
-# the second copy of R). Compare with `head_scores`.
+# on `tokens`: for each query in the second copy of R, the attention on the keys that come right
+# after an earlier occurrence of the query's token, summed, then averaged over those queries (every
+# one of them has such a key). Compare with `head_scores(..., denominator="second_copy")`.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 h = ind_heads[0]
@@ -415,7 +416,8 @@ target = torch.zeros(pattern_h.shape, dtype=torch.bool)  # target[b, q, k]: toke
 target[:, :, 1:] = tokens[:, :, None] == tokens[:, None, :-1]
 target &= torch.ones(n, n, dtype=torch.bool).tril()  # causal: k <= q
 on_target = (pattern_h * target).sum(-1)  # [batch, query]
-mine = float(on_target[target.any(-1)].mean())
+second_copy = slice(n - n // 2, n)  # BOS + R + R: the last half of the positions
+mine = float(on_target[:, second_copy].mean())
 print(f"head 1.{h}: by hand {mine:.4f}, head_scores {float(induction[1, h]):.4f}")
 assert abs(mine - float(induction[1, h])) < 1e-3
 
