@@ -40,6 +40,7 @@ from circuitlab.errors import (
     HookNameError,
     ShapeError,
 )
+from circuitlab.experiments.induction.recipe import induction_recipe
 from circuitlab.nets import LSTM, MLP, RNN, Perceptron
 from circuitlab.superposition import SAEConfig, SparseAutoencoder, run_with_saes
 from circuitlab.superposition.sae import ActivationStore
@@ -416,6 +417,12 @@ LIB_CASES = [
     ),
     Case("perceptron-2d-weights", lambda e: Perceptron(torch.ones(2, 5)), "\\(2, 5\\)", "1-D float tensor"),
     Case("config-negative-d-model", lambda e: TransformerConfig(d_model=-4), "d_model=-4", ">= 1"),
+    Case(
+        "config-induction-recipe-plain-and-curriculum",
+        lambda e: induction_recipe("quick", plain=True, curriculum=True),
+        "plain=True and curriculum=True",
+        "pass one",
+    ),
     Case("config-ln-eps-string", lambda e: TransformerConfig(ln_eps="1e-5"), "ln_eps='1e-5'", "> 0"),
     Case(
         "config-unknown-positional",
@@ -614,6 +621,12 @@ CLI_CASES = [
         "choose from",
     ),
     Case("report-missing-run", lambda e: ["report", str(e.tmp / "nope")], "nope", "circuitlab reproduce"),
+    Case(
+        "reproduce-curriculum-and-plain-text",
+        lambda e: ["reproduce", "--out", str(e.tmp / "r"), "--curriculum", "--plain-text"],
+        "--plain-text",
+        "not allowed with argument --curriculum",
+    ),
 ]
 
 
