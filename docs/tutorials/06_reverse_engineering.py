@@ -216,16 +216,16 @@ for h in copying.argsort(descending=True)[:2].tolist():
 # *key* reads that (K-composition) and matches it against its *query*, the current token.
 #
 # The full run trains the report's recipe (`circuitlab.experiments.induction.recipe`): a 2-layer
-# attention-only model on the standard library with half of the windows holding a random passage
-# repeated later. An `InductionTracker` scores the heads as it trains.
+# attention-only model on the plain text of the standard library, one token per character, its
+# training windows chosen for repeated 8-grams. An `InductionTracker` scores the heads as it trains.
 
 # %%
 if FAST:
     print(
         "CIRCUITLAB_TUTORIAL_FAST=1: a 2-layer model with rotary positions, vocabulary 64, context 48, trained "
         "400 steps (1.2M tokens) on random tokens with a random passage repeated in every window, instead "
-        "of the recipe's 3500 steps (14.3M tokens) of Python source; the heads form after about 1M tokens "
-        "instead of about 12M, and the viewer shows random tokens instead of code"
+        "of the recipe's 3662 steps (15.0M characters) of Python source; the heads form after about 1M tokens "
+        "instead of about 3-4M, and the viewer shows random tokens instead of code"
     )
     V2, N_CTX = 64, 48
     cfg = cl.TransformerConfig(
