@@ -3,12 +3,14 @@
 ``atomic_write(path, data)`` writes to a temporary file beside ``path``, flushes and fsyncs it,
 then renames it over ``path`` (``os.replace`` is atomic on POSIX and Windows): a reader sees the
 old file or the new one, never a mix, and an error leaves the old file untouched.
+``set_aside(folder)`` moves a folder that must not be overwritten to ``<folder>.previous``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -41,3 +43,14 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
 def atomic_write_json(path: str | Path, doc: Any) -> Path:
     """``doc`` as indented JSON (NaN refused, UTF-8 kept), written with :func:`atomic_write`."""
     return atomic_write(path, json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+def set_aside(folder: str | Path) -> None:
+    """Move a non-empty ``folder`` to ``<folder>.previous`` (replacing an older one), so whatever
+    is written there next starts from an empty folder and nothing saved is overwritten."""
+    folder = Path(folder)
+    if folder.is_dir() and any(folder.iterdir()):
+        previous = folder.with_name(folder.name + ".previous")
+        if previous.exists():
+            shutil.rmtree(previous)
+        folder.rename(previous)

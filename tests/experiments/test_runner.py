@@ -97,6 +97,15 @@ def test_fresh_or_another_profile_seed_or_recipe_reruns_everything(tmp_path: Pat
     )
 
 
+def test_fresh_sets_the_checkpoints_aside_instead_of_deleting_them(tmp_path: Path) -> None:
+    run(tmp_path)
+    (tmp_path / "checkpoints" / "model").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "model" / "checkpoint.json").write_text("{}")
+    run(tmp_path, fresh=True)
+    assert (tmp_path / "checkpoints.previous" / "model" / "checkpoint.json").read_text() == "{}"
+    assert not (tmp_path / "checkpoints" / "model").exists()
+
+
 def test_a_run_recorded_before_seeds_and_recipes_were_recorded_is_reused_at_their_defaults(
     tmp_path: Path,
 ) -> None:

@@ -11,7 +11,6 @@ induction measure, an interrupted run) is moved to ``<folder>.previous`` before 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from circuitlab.data.selection import RepetitionRichWindows
 from circuitlab.data.synthetic import RepeatedPassageBatches
 from circuitlab.experiments.base import CorpusData, RunContext, corpus_data
 from circuitlab.experiments.induction.recipe import INDUCTION_THRESHOLD, InductionRecipe
-from circuitlab.files import atomic_write_json
+from circuitlab.files import atomic_write_json, set_aside
 from circuitlab.training import train
 from circuitlab.training.batches import next_token_loss
 from circuitlab.training.cached import finished_model
@@ -83,7 +82,7 @@ def train_induction(ctx: RunContext, recipe: InductionRecipe) -> TrainedInductio
     reloaded = _reload(ctx, recipe, data)
     if reloaded is not None:
         return reloaded
-    _set_aside(checkpoint_dir(ctx, data))
+    set_aside(checkpoint_dir(ctx, data))  # a model that cannot be reloaded is kept, not overwritten
     model = Transformer(recipe.model)
     repeated, text = scoring_tokens(recipe, bos_id(data)), text_windows(data, recipe.model.n_ctx)
     tracker = InductionTracker(repeated, text, recipe.eval_every, threshold=INDUCTION_THRESHOLD)
@@ -129,17 +128,6 @@ def training_batches(recipe: InductionRecipe, data: CorpusData) -> WindowBatches
 def checkpoint_dir(ctx: RunContext, data: CorpusData) -> Path:
     """``<run>/checkpoints/two_layer_induction``, suffixed with the corpus's hash unless it is stdlib."""
     return ctx.out_dir / "checkpoints" / data.checkpoint_name(NAME)
-
-
-def _set_aside(folder: Path) -> None:
-    """Move a model that cannot be reloaded (another recipe, an older history, an interrupted run)
-    to ``<folder>.previous`` (replacing an older one), so training starts in an empty folder and
-    nothing saved is overwritten."""
-    if folder.is_dir() and any(folder.iterdir()):
-        previous = folder.with_name(folder.name + ".previous")
-        if previous.exists():
-            shutil.rmtree(previous)
-        folder.rename(previous)
 
 
 def _history_path(ctx: RunContext, data: CorpusData) -> Path:

@@ -10,7 +10,6 @@ claim runs and recorded in ``results.json``, at the top and in each claim that t
 
 from __future__ import annotations
 
-import shutil
 import time
 import traceback
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from circuitlab.experiments.run.results import (
     validate_results,
     write_results,
 )
+from circuitlab.files import set_aside
 
 __all__ = ["RunSummary", "SilentProgress", "default_out_dir", "load_results", "reproduce", "validate_results"]
 
@@ -60,16 +60,6 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         return 0 if self.all_passed else 1
-
-
-def _set_aside_checkpoints(out: Path) -> None:
-    """``--fresh``: move ``checkpoints/`` to ``checkpoints.previous/`` (replacing an older one), so
-    every claim retrains once and later claims reuse what earlier ones trained in this run."""
-    current, previous = out / "checkpoints", out / "checkpoints.previous"
-    if current.is_dir():
-        if previous.exists():
-            shutil.rmtree(previous)
-        current.rename(previous)
 
 
 def reproduce(
@@ -105,8 +95,8 @@ def reproduce(
     path = out / RESULTS_NAME
     run_keys = {"profile": profile, "random_seed": seed, "curriculum": curriculum}
     previous = {} if fresh else _reusable(path, run_keys, {c.id: _corpus_of(c, corpus) for c in claims})
-    if fresh:
-        _set_aside_checkpoints(out)
+    if fresh:  # every claim retrains once; later claims reuse what earlier ones trained in this run
+        set_aside(out / "checkpoints")
     sink = progress if progress is not None else ConsoleProgress()
     doc = {"claims": [], "machine": machine_info(device), "profile": profile, "corpus": corpus, **run_keys,
            "started": now(), "finished": None}  # fmt: skip
