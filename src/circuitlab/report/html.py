@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from circuitlab.experiments.run.results import load_results
+from circuitlab.experiments.run.results import load_results, used_curriculum
 from circuitlab.files import atomic_write
 from circuitlab.report.dashboard import DASHBOARD_CLAIM, DASHBOARD_CSS, dashboard_block
 from circuitlab.report.figures import png_data_uri, png_size
@@ -92,10 +92,8 @@ the numbers, the figures and the verdict.</p>
 
 
 def induction_recipe_name(doc: dict[str, Any]) -> str:
-    """How the run's induction model trained (runs made before 2026-12-04 record ``plain_text`` or
-    nothing, and used the curriculum unless ``plain_text`` was true)."""
-    curriculum = doc.get("curriculum", not doc.get("plain_text", False))
-    return "repeated random-token curriculum (--curriculum)" if curriculum else "plain text"
+    """How the run's induction model trained."""
+    return "repeated random-token curriculum (--curriculum)" if used_curriculum(doc) else "plain text"
 
 
 def corpus_name(corpus: Any) -> str:

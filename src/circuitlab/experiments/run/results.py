@@ -116,6 +116,12 @@ def _claim_problems(i: int, claim: Any, seen: set[str]) -> list[str]:
     return out
 
 
+def used_curriculum(doc: dict[str, Any]) -> bool:
+    """Whether the run's induction model trained with the curriculum (``--curriculum``); runs made
+    before 2026-12-04 record ``plain_text`` or nothing and used it unless ``plain_text`` was true."""
+    return bool(doc.get("curriculum", not doc.get("plain_text", False)))
+
+
 def default_out_dir(root: str | Path = "runs") -> Path:
     return Path(root) / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
 
@@ -125,6 +131,7 @@ def now() -> str:
 
 
 __all__ = [
+    "used_curriculum",
     "RESULTS_NAME",
     "default_out_dir",
     "load_results",

@@ -30,6 +30,7 @@ from circuitlab.experiments.run.results import (
     load_results,
     now,
     to_jsonable,
+    used_curriculum,
     validate_results,
     write_results,
 )
@@ -182,7 +183,7 @@ def _reusable(
         doc = load_results(path)
     except DataError:
         return {}
-    older = {"random_seed": 0, "curriculum": not doc.get("plain_text", False)}
+    older = {"random_seed": 0, "curriculum": used_curriculum(doc)}
     if any({**older, **doc}.get(key) != value for key, value in run_keys.items()):
         return {}
     profile = run_keys["profile"]
